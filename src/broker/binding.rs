@@ -1,0 +1,93 @@
+//! Bindings: what an exchange routes to. A destination is anything that accepts deliveries
+//! (an MQTT session, a shared-subscription group, later an AMQP queue); identity is the
+//! `Arc` pointer, so the topic index can store and remove bindings without knowing their type.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use super::message::Message;
+
+/// One delivery of a message to a destination, after overlapping bindings were merged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// QoS to deliver with: the publish QoS capped by the binding's maximum.
+    pub qos: u8,
+    /// Keep the publisher's retain flag (MQTT 5 Retain As Published); otherwise 0 is sent.
+    pub retain_as_published: bool,
+    /// MQTT 5 subscription identifiers of every binding that matched [MQTT-3.3.4-3].
+    pub subscription_ids: Vec<u32>,
+}
+
+/// Something messages can be delivered to. `deliver` must not block: it queues and wakes.
+pub trait Subscriber: Send + Sync + 'static {
+    /// Takes one message; the subscriber applies its own queue limits and overflow policy.
+    fn deliver(&self, message: &Arc<Message>, delivery: Delivery);
+
+    /// The client identity for No Local [MQTT-3.8.3-3]; `None` for queues.
+    fn identity(&self) -> Option<&str>;
+}
+
+/// Per-binding delivery options (MQTT subscription options; AMQP bindings use the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BindingOptions {
+    /// Highest QoS delivered through this binding.
+    pub max_qos: u8,
+    /// Do not deliver messages published by the subscriber itself.
+    pub no_local: bool,
+    /// Keep the retain flag on forwarded messages.
+    pub retain_as_published: bool,
+    /// MQTT 5 subscription identifier.
+    pub subscription_id: Option<u32>,
+}
+
+impl Default for BindingOptions {
+    fn default() -> Self {
+        BindingOptions {
+            max_qos: 2,
+            no_local: false,
+            retain_as_published: false,
+            subscription_id: None,
+        }
+    }
+}
+
+/// A destination plus the options it was bound with. Equal when both the destination (by
+/// pointer) and the options are equal.
+#[derive(Clone)]
+pub struct Binding {
+    /// Where matching messages go.
+    pub destination: Arc<dyn Subscriber>,
+    /// How they are delivered.
+    pub options: BindingOptions,
+}
+
+impl Binding {
+    /// The destination's identity as an address, for grouping and equality.
+    pub fn destination_key(&self) -> usize {
+        Arc::as_ptr(&self.destination) as *const () as usize
+    }
+}
+
+impl PartialEq for Binding {
+    fn eq(&self, other: &Self) -> bool {
+        self.destination_key() == other.destination_key() && self.options == other.options
+    }
+}
+
+impl Eq for Binding {}
+
+impl Hash for Binding {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.destination_key().hash(state);
+        self.options.hash(state);
+    }
+}
+
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binding")
+            .field("destination", &format_args!("{:#x}", self.destination_key()))
+            .field("options", &self.options)
+            .finish()
+    }
+}

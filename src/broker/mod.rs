@@ -1,0 +1,50 @@
+//! The protocol-neutral core: vhosts with their exchanges, the topic index, retained messages,
+//! and the dispatch of a routed message to its destinations. Knows no wire types: the `mqtt/`
+//! (and later `amqp/`) adapters translate packets into `Message`s and `Binding`s.
+
+pub mod binding;
+pub mod dispatch;
+pub mod exchange;
+pub mod message;
+pub mod retain;
+pub mod routing_key;
+pub mod topic_index;
+pub mod vhost;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::{AllowAll, Authenticator};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::{MemoryStore, MessageStore};
+
+/// Everything the connections of one broker share.
+pub struct Core {
+    /// The configuration the broker started with.
+    pub config: Arc<Config>,
+    /// The default vhost `/` (the only one until vhosts can be created).
+    pub vhost: Arc<vhost::Vhost>,
+    /// Broker-wide counters.
+    pub metrics: Metrics,
+    /// The login hook.
+    pub auth: Arc<dyn Authenticator>,
+    /// Where persistent messages go.
+    pub store: Arc<dyn MessageStore>,
+    /// When the broker started (for `$SYS/broker/uptime`).
+    pub started: Instant,
+}
+
+impl Core {
+    /// A core with the default vhost, its standard exchanges, and the MQTT exchange.
+    pub fn new(config: &Config) -> Arc<Core> {
+        Arc::new(Core {
+            config: Arc::new(config.clone()),
+            vhost: vhost::Vhost::new("/", &config.mqtt.exchange),
+            metrics: Metrics::default(),
+            auth: Arc::new(AllowAll),
+            store: Arc::new(MemoryStore::default()),
+            started: Instant::now(),
+        })
+    }
+}

@@ -1,0 +1,914 @@
+//! Topic index: maps routing-key levels to the values (bindings) whose filters match them.
+//!
+//! Owns: the binding trie for wildcard filters, the exact-match map for filters without
+//! wildcards, and the bounded match cache. Must not touch: wire types, protocol spellings (filters
+//! arrive as [`FilterLevel`]s, topics as levels in MQTT form, see `routing_key`), delivery, and
+//! anything async: every method is synchronous and holds its locks only for the call, so no lock
+//! is ever held across `.await`.
+//!
+//! Read-mostly: every publish routes inline on its connection's task through [`TopicIndex::matches`],
+//! while binds and unbinds are rare. Hence one `parking_lot::RwLock` over the bindings (readers run
+//! in parallel; writers are short) and a cache in front of it that answers repeated topics without
+//! touching that lock at all.
+//!
+//! Cache validity: a generation counter is bumped, under the write lock, by every insert or remove
+//! that changes the bindings. A result is cached together with the generation it was computed at
+//! (read under the read lock, so the two agree), and a lookup only serves entries of the current
+//! generation. Hence once `insert`/`remove` has returned, no result computed before it is served.
+//! Invalidation is coarse (any change invalidates every entry), which suits read-mostly use.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::routing_key::FilterLevel;
+
+/// Number of independently locked cache shards. On 2 cores one shared cache lock costs a
+/// cache-line transfer per publish once both workers publish; with shards (each on its own cache
+/// line) two publishers rarely touch the same line. The bench `match/contended` measures this:
+/// see the numbers in the report that introduced this file.
+const CACHE_SHARDS: usize = 8;
+
+/// Maps filters to values and answers "which values match this topic".
+///
+/// `T` is a binding handle: cheap to clone (typically an `Arc` or a small id) and compared by
+/// identity. Use behind an `Arc`; all methods take `&self`.
+pub struct TopicIndex<T> {
+    bindings: RwLock<Bindings<T>>,
+    /// Bumped (under the write lock) by every change to `bindings`.
+    generation: AtomicU64,
+    cache: MatchCache<T>,
+    /// Keys the hashes of topics and exact filters. Seeded per index, because topics are chosen
+    /// by peers and a fixed hash would let them flood one bucket.
+    hasher: RandomState,
+    /// Returned for topics that match nothing, so they cost no allocation.
+    empty: Arc<[T]>,
+}
+
+impl<T> TopicIndex<T>
+where
+    T: Clone + Eq + Hash + Send + Sync,
+{
+    /// An empty index whose match cache keeps at most `cache_capacity` topics (0 disables it).
+    ///
+    /// When the cache (or one of its shards) is full, a new entry evicts an arbitrary one: the
+    /// first in its map's iteration order, which is as good as random because keys are hashes and
+    /// costs no bookkeeping on hits.
+    pub fn new(cache_capacity: usize) -> Self {
+        TopicIndex {
+            bindings: RwLock::new(Bindings::default()),
+            generation: AtomicU64::new(0),
+            cache: MatchCache::new(cache_capacity),
+            hasher: RandomState::new(),
+            empty: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Binds `value` through `filter`. Returns false (and changes nothing) if exactly this
+    /// (filter, value) pair was already bound.
+    pub fn insert(&self, filter: &[FilterLevel], value: T) -> bool {
+        let mut bindings = self.bindings.write();
+        let added = match exact_levels(filter) {
+            Some(levels) => {
+                let hash = self.hash_levels(levels.iter().copied());
+                bindings.insert_exact(hash, &levels, value)
+            }
+            None => bindings.root.insert(filter, value),
+        };
+        if added {
+            bindings.len += 1;
+            if has_inner_many(filter) {
+                bindings.inner_many += 1;
+            }
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        added
+    }
+
+    /// Unbinds `value` from `filter`, pruning trie nodes left empty. Returns false if the pair
+    /// was not bound.
+    pub fn remove(&self, filter: &[FilterLevel], value: &T) -> bool {
+        let mut bindings = self.bindings.write();
+        let removed = match exact_levels(filter) {
+            Some(levels) => {
+                let hash = self.hash_levels(levels.iter().copied());
+                bindings.remove_exact(hash, &levels, value)
+            }
+            None => bindings.root.remove(filter, value),
+        };
+        if removed {
+            bindings.len -= 1;
+            if has_inner_many(filter) {
+                bindings.inner_many -= 1;
+            }
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        removed
+    }
+
+    /// The values bound through filters matching `topic` (levels in MQTT form).
+    ///
+    /// A value appears once per distinct matching filter it is bound through: bound with `a/+`
+    /// and `a/#`, it appears twice for `a/b`, and the caller merges overlapping subscriptions.
+    /// Order is unspecified. Filters with a wildcard first level do not match topics whose first
+    /// level starts with `$` [MQTT-4.7.2-1].
+    pub fn matches(&self, topic: &[&str]) -> Arc<[T]> {
+        let hash = self.hash_levels(topic.iter().copied());
+        if self.cache.enabled() {
+            // Loaded before the cache lookup: a change that completes after this load is
+            // concurrent with this call, so serving the older result is still linearizable.
+            let generation = self.generation.load(Ordering::Acquire);
+            if let Some(hit) = self.cache.get(hash, topic, generation) {
+                return hit;
+            }
+        }
+        let (found, generation) = {
+            let bindings = self.bindings.read();
+            // Read under the read lock, so it names exactly the state `found` was computed from.
+            let generation = self.generation.load(Ordering::Acquire);
+            (bindings.collect(hash, topic), generation)
+        };
+        let result = if found.is_empty() {
+            Arc::clone(&self.empty)
+        } else {
+            Arc::from(found)
+        };
+        if self.cache.enabled() {
+            self.cache.put(hash, topic, generation, Arc::clone(&result));
+        }
+        result
+    }
+
+    /// Number of (filter, value) bindings.
+    pub fn len(&self) -> usize {
+        self.bindings.read().len
+    }
+
+    /// True if nothing is bound.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Hash of a level sequence, prefix-free (length before each level) so `["a/b"]` and
+    /// `["a", "b"]` differ.
+    fn hash_levels<'a>(&self, levels: impl ExactSizeIterator<Item = &'a str>) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write_usize(levels.len());
+        for level in levels {
+            hasher.write_usize(level.len());
+            hasher.write(level.as_bytes());
+        }
+        hasher.finish()
+    }
+}
+
+impl<T> fmt::Debug for TopicIndex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TopicIndex")
+            .field("bindings", &self.bindings.read().len)
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything behind the lock.
+struct Bindings<T> {
+    /// Filters with at least one wildcard.
+    root: Node<T>,
+    /// Filters without wildcards, by level hash; the vector holds the rare hash collisions.
+    exact: HashMap<u64, Vec<ExactEntry<T>>, BuildHasherDefault<IdentityHasher>>,
+    /// Number of (filter, value) pairs.
+    len: usize,
+    /// Bindings with a `#` before their last level (AMQP only). While there are none, no trie node
+    /// can be reached twice in one walk, so the walk skips duplicate tracking.
+    inner_many: usize,
+}
+
+impl<T> Default for Bindings<T> {
+    fn default() -> Self {
+        Bindings {
+            root: Node::default(),
+            exact: HashMap::default(),
+            len: 0,
+            inner_many: 0,
+        }
+    }
+}
+
+struct ExactEntry<T> {
+    levels: EncodedLevels,
+    values: HashSet<T>,
+}
+
+impl<T: Clone + Eq + Hash> Bindings<T> {
+    fn insert_exact(&mut self, hash: u64, levels: &[&str], value: T) -> bool {
+        let bucket = self.exact.entry(hash).or_default();
+        match bucket.iter_mut().find(|e| e.levels.is(levels)) {
+            Some(entry) => entry.values.insert(value),
+            None => {
+                bucket.push(ExactEntry {
+                    levels: EncodedLevels::new(levels),
+                    values: HashSet::from([value]),
+                });
+                true
+            }
+        }
+    }
+
+    fn remove_exact(&mut self, hash: u64, levels: &[&str], value: &T) -> bool {
+        let Some(bucket) = self.exact.get_mut(&hash) else {
+            return false;
+        };
+        let Some(at) = bucket.iter().position(|e| e.levels.is(levels)) else {
+            return false;
+        };
+        if !bucket[at].values.remove(value) {
+            return false;
+        }
+        if bucket[at].values.is_empty() {
+            bucket.swap_remove(at);
+            if bucket.is_empty() {
+                self.exact.remove(&hash);
+            }
+        }
+        true
+    }
+
+    /// Every value whose filter matches `topic`, once per filter.
+    fn collect(&self, hash: u64, topic: &[&str]) -> Vec<T> {
+        let mut out = Vec::new();
+        if let Some(bucket) = self.exact.get(&hash) {
+            if let Some(entry) = bucket.iter().find(|e| e.levels.is(topic)) {
+                out.extend(entry.values.iter().cloned());
+            }
+        }
+        if !self.root.is_empty() {
+            self.root.walk(topic, self.inner_many > 0, &mut out);
+        }
+        out
+    }
+}
+
+/// A trie node: the filter prefix spelled by the path from the root.
+struct Node<T> {
+    literal: HashMap<Box<str>, Node<T>>,
+    one: Option<Box<Node<T>>>,
+    many: Option<Box<Node<T>>>,
+    /// Values bound through exactly the filter this node ends.
+    values: HashSet<T>,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Node {
+            literal: HashMap::new(),
+            one: None,
+            many: None,
+            values: HashSet::new(),
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.child_count() == 0
+    }
+
+    fn child_count(&self) -> usize {
+        self.literal.len() + usize::from(self.one.is_some()) + usize::from(self.many.is_some())
+    }
+
+    fn child(&self, level: &FilterLevel) -> Option<&Node<T>> {
+        match level {
+            FilterLevel::Literal(s) => self.literal.get(s.as_str()),
+            FilterLevel::One => self.one.as_deref(),
+            FilterLevel::Many => self.many.as_deref(),
+        }
+    }
+
+    fn child_mut(&mut self, level: &FilterLevel) -> Option<&mut Node<T>> {
+        match level {
+            FilterLevel::Literal(s) => self.literal.get_mut(s.as_str()),
+            FilterLevel::One => self.one.as_deref_mut(),
+            FilterLevel::Many => self.many.as_deref_mut(),
+        }
+    }
+
+    fn detach_child(&mut self, level: &FilterLevel) {
+        match level {
+            FilterLevel::Literal(s) => drop(self.literal.remove(s.as_str())),
+            FilterLevel::One => self.one = None,
+            FilterLevel::Many => self.many = None,
+        }
+    }
+
+    /// Moves every child into `out`; used to drop deep tries without recursion.
+    fn drain_children(&mut self, out: &mut Vec<Node<T>>) {
+        out.extend(self.literal.drain().map(|(_, node)| node));
+        out.extend(self.one.take().map(|node| *node));
+        out.extend(self.many.take().map(|node| *node));
+    }
+}
+
+impl<T: Clone + Eq + Hash> Node<T> {
+    /// Iterative, like everything here that follows a filter or topic: MQTT allows 65,535-byte
+    /// topics, i.e. up to 65,536 levels, deeper than a task's stack could recurse.
+    fn insert(&mut self, filter: &[FilterLevel], value: T) -> bool {
+        let mut node = self;
+        for level in filter {
+            node = match level {
+                FilterLevel::Literal(s) => node.literal.entry(s.as_str().into()).or_default(),
+                FilterLevel::One => node.one.get_or_insert_with(Box::default),
+                FilterLevel::Many => node.many.get_or_insert_with(Box::default),
+            };
+        }
+        node.values.insert(value)
+    }
+
+    fn remove(&mut self, filter: &[FilterLevel], value: &T) -> bool {
+        // First pass (shared): find the node, and the deepest node on the path that must stay
+        // once the value is gone; everything below it on the path becomes empty and is pruned.
+        let mut node: &Node<T> = self;
+        let mut keep = 0; // number of levels from the root to the last node that stays
+        for (depth, level) in filter.iter().enumerate() {
+            if !node.values.is_empty() || node.child_count() > 1 {
+                keep = depth;
+            }
+            match node.child(level) {
+                Some(child) => node = child,
+                None => return false,
+            }
+        }
+        if !node.values.contains(value) {
+            return false;
+        }
+        let target_stays = node.values.len() > 1 || node.child_count() > 0;
+        // Second pass (exclusive): walk to the cut point and either remove the value or detach
+        // the whole chain that would be left empty.
+        let stop = if target_stays { filter.len() } else { keep };
+        let mut node: &mut Node<T> = self;
+        for level in &filter[..stop] {
+            match node.child_mut(level) {
+                Some(child) => node = child,
+                None => return false, // unreachable: the first pass found the path
+            }
+        }
+        if target_stays {
+            node.values.remove(value);
+        } else {
+            node.detach_child(&filter[keep]);
+        }
+        true
+    }
+
+    /// Appends the values of every filter node matching `topic`. `dedup` is needed only when
+    /// some filter has a `#` before its end: then a node can be reached at the same topic position
+    /// along several paths (`#.#`), and visiting each (node, position) once keeps both the output
+    /// free of duplicates and the walk polynomial.
+    fn walk(&self, topic: &[&str], dedup: bool, out: &mut Vec<T>) {
+        // [MQTT-4.7.2-1] Filters starting with a wildcard skip `$` topics. Only the root's `+`
+        // and `#` children start such filters, and only the root is visited at position 0
+        // (other nodes at position 0 hang below the root's `#`, which is skipped).
+        let dollar = topic.first().is_some_and(|level| level.starts_with('$'));
+        let mut seen: HashSet<(*const Node<T>, usize)> = HashSet::new();
+        let mut stack: Vec<(&Node<T>, usize)> = vec![(self, 0)];
+        while let Some((node, pos)) = stack.pop() {
+            if dedup && !seen.insert((node as *const Node<T>, pos)) {
+                continue;
+            }
+            let skip_wildcards = pos == 0 && dollar;
+            match topic.get(pos) {
+                None => out.extend(node.values.iter().cloned()),
+                Some(level) => {
+                    if let Some(child) = node.literal.get(*level) {
+                        stack.push((child, pos + 1));
+                    }
+                    if let (Some(one), false) = (node.one.as_deref(), skip_wildcards) {
+                        stack.push((one, pos + 1));
+                    }
+                }
+            }
+            if let (Some(many), false) = (node.many.as_deref(), skip_wildcards) {
+                if many.child_count() == 0 {
+                    // A trailing `#` (every MQTT one) matches the rest, whatever its length.
+                    stack.push((many, topic.len()));
+                } else {
+                    stack.extend((pos..=topic.len()).map(|absorbed| (many, absorbed)));
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for Node<T> {
+    /// Drops descendants from an explicit stack: the default recursive drop could overflow on a
+    /// trie as deep as the longest filter.
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.drain_children(&mut pending);
+        while let Some(mut node) = pending.pop() {
+            node.drain_children(&mut pending);
+        }
+    }
+}
+
+/// The levels of a filter without wildcards, or `None` if it has one.
+fn exact_levels(filter: &[FilterLevel]) -> Option<Vec<&str>> {
+    filter
+        .iter()
+        .map(|level| match level {
+            FilterLevel::Literal(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True if `#` appears before the last level (possible in AMQP binding keys only).
+fn has_inner_many(filter: &[FilterLevel]) -> bool {
+    filter
+        .split_last()
+        .is_some_and(|(_, init)| init.contains(&FilterLevel::Many))
+}
+
+/// A level sequence in one allocation: each level as a LEB128 length then its bytes. Compared
+/// against `&[&str]` without building anything.
+struct EncodedLevels(Box<[u8]>);
+
+impl EncodedLevels {
+    fn new(levels: &[&str]) -> Self {
+        let mut bytes = Vec::with_capacity(levels.iter().map(|l| l.len() + 2).sum());
+        for level in levels {
+            let mut len = level.len();
+            loop {
+                let low = (len & 0x7f) as u8;
+                len >>= 7;
+                if len == 0 {
+                    bytes.push(low);
+                    break;
+                }
+                bytes.push(low | 0x80);
+            }
+            bytes.extend_from_slice(level.as_bytes());
+        }
+        EncodedLevels(bytes.into_boxed_slice())
+    }
+
+    fn is(&self, levels: &[&str]) -> bool {
+        let mut rest: &[u8] = &self.0;
+        for level in levels {
+            let mut len = 0usize;
+            let mut shift = 0;
+            loop {
+                let Some((&byte, tail)) = rest.split_first() else {
+                    return false;
+                };
+                rest = tail;
+                len |= usize::from(byte & 0x7f) << shift;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            match rest.split_at_checked(len) {
+                Some((text, tail)) if text == level.as_bytes() => rest = tail,
+                _ => return false,
+            }
+        }
+        rest.is_empty()
+    }
+}
+
+/// Bounded map from topic to its match result, split into independently locked shards.
+struct MatchCache<T> {
+    shards: Box<[CacheShard<T>]>,
+    /// Entries per shard; `shards.len() * per_shard <= capacity`.
+    per_shard: usize,
+}
+
+/// Aligned to its own cache line so that locking one shard does not disturb its neighbours.
+#[repr(align(64))]
+struct CacheShard<T>(Mutex<ShardState<T>>);
+
+struct ShardState<T> {
+    /// The generation every entry was computed at.
+    generation: u64,
+    /// By topic hash. A colliding topic simply replaces the entry (it is a cache).
+    entries: HashMap<u64, CacheEntry<T>, BuildHasherDefault<IdentityHasher>>,
+}
+
+struct CacheEntry<T> {
+    topic: EncodedLevels,
+    result: Arc<[T]>,
+}
+
+impl<T> MatchCache<T> {
+    fn new(capacity: usize) -> Self {
+        let shards = capacity.min(CACHE_SHARDS);
+        MatchCache {
+            shards: (0..shards)
+                .map(|_| {
+                    CacheShard(Mutex::new(ShardState {
+                        generation: 0,
+                        entries: HashMap::default(),
+                    }))
+                })
+                .collect(),
+            per_shard: capacity.checked_div(shards).unwrap_or(0),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.per_shard > 0
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<ShardState<T>> {
+        // Bits 32.. pick the shard: the map uses the low bits for buckets and the top 7 as tags,
+        // so this choice leaves both fully random within a shard.
+        &self.shards[(hash >> 32) as usize % self.shards.len()].0
+    }
+
+    fn get(&self, hash: u64, topic: &[&str], generation: u64) -> Option<Arc<[T]>> {
+        let mut shard = self.shard(hash).lock();
+        if shard.generation != generation {
+            if shard.generation < generation {
+                // Everything here predates a change: drop it all now rather than entry by entry.
+                shard.entries.clear();
+                shard.generation = generation;
+            }
+            return None;
+        }
+        let entry = shard.entries.get(&hash)?;
+        entry.topic.is(topic).then(|| Arc::clone(&entry.result))
+    }
+
+    fn put(&self, hash: u64, topic: &[&str], generation: u64, result: Arc<[T]>) {
+        let mut shard = self.shard(hash).lock();
+        if generation < shard.generation {
+            return; // computed before a change that a later lookup already saw: never serve it
+        }
+        if generation > shard.generation {
+            shard.entries.clear();
+            shard.generation = generation;
+        }
+        if shard.entries.len() >= self.per_shard && !shard.entries.contains_key(&hash) {
+            if let Some(&victim) = shard.entries.keys().next() {
+                shard.entries.remove(&victim);
+            }
+        }
+        shard.entries.insert(
+            hash,
+            CacheEntry {
+                topic: EncodedLevels::new(topic),
+                result,
+            },
+        );
+    }
+}
+
+/// For maps keyed by an already-computed (seeded) hash: hashing it again would only cost time.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is expected; fold anything else rather than lose it.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::routing_key::{
+        filter_matches, mqtt_levels, parse_amqp_binding_key, parse_mqtt_filter,
+    };
+    use super::*;
+    use proptest::prelude::*;
+    use std::thread;
+
+    fn sorted<T: Clone + Ord>(values: Arc<[T]>) -> Vec<T> {
+        let mut v = values.to_vec();
+        v.sort();
+        v
+    }
+
+    fn hits(index: &TopicIndex<u32>, topic: &str) -> Vec<u32> {
+        sorted(index.matches(&mqtt_levels(topic)))
+    }
+
+    fn index_with(filters: &[(&str, u32)]) -> TopicIndex<u32> {
+        let index = TopicIndex::new(64);
+        for (filter, value) in filters {
+            assert!(index.insert(&parse_mqtt_filter(filter), *value));
+        }
+        index
+    }
+
+    #[test]
+    fn exact_and_single_level_wildcards() {
+        let index = index_with(&[("a/b", 1), ("a/+", 2), ("+/b", 3), ("a/b/c", 4), ("+", 5)]);
+        assert_eq!(hits(&index, "a/b"), [1, 2, 3]);
+        assert_eq!(hits(&index, "a/x"), [2]);
+        assert_eq!(hits(&index, "a"), [5]);
+        assert_eq!(hits(&index, "a/b/c"), [4]);
+        assert_eq!(hits(&index, "x/y/z"), Vec::<u32>::new());
+        assert_eq!(hits(&index, "a//b"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn multi_level_wildcard_in_any_position() {
+        let index = index_with(&[("a/#", 1), ("#", 2)]);
+        let amqp = [("#.b", 3), ("a.#.c", 4), ("#.#", 5)];
+        for (key, value) in amqp {
+            assert!(index.insert(&parse_amqp_binding_key(key), value));
+        }
+        assert_eq!(hits(&index, "a"), [1, 2, 5]); // `a/#` matches its parent level
+        assert_eq!(hits(&index, "a/b"), [1, 2, 3, 5]);
+        assert_eq!(hits(&index, "a/c"), [1, 2, 4, 5]);
+        assert_eq!(hits(&index, "a/x/y/c"), [1, 2, 4, 5]);
+        assert_eq!(hits(&index, "x/b"), [2, 3, 5]);
+        assert_eq!(hits(&index, "b"), [2, 3, 5]);
+    }
+
+    #[test]
+    fn dollar_topics_skip_leading_wildcards() {
+        // [MQTT-4.7.2-1]
+        let index = index_with(&[("#", 1), ("+/info", 2), ("$SYS/#", 3), ("$SYS/info", 4)]);
+        assert!(index.insert(&parse_amqp_binding_key("#.info"), 5));
+        assert_eq!(hits(&index, "$SYS/info"), [3, 4]);
+        assert_eq!(hits(&index, "$SYS"), [3]);
+        assert_eq!(hits(&index, "sys/info"), [1, 2, 5]);
+        assert_eq!(hits(&index, "a/$SYS"), [1]);
+    }
+
+    #[test]
+    fn values_are_per_filter_and_pairs_are_unique() {
+        let index = index_with(&[("a/b", 1), ("a/b", 2), ("a/+", 1), ("a/#", 1)]);
+        assert!(!index.insert(&parse_mqtt_filter("a/b"), 1));
+        assert!(!index.insert(&parse_mqtt_filter("a/+"), 1));
+        assert_eq!(index.len(), 4);
+        // Value 1 is bound through three matching filters and comes back three times.
+        assert_eq!(hits(&index, "a/b"), [1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn remove_prunes_and_reports() {
+        let index = index_with(&[("a/+/c", 1), ("a/+/c", 2), ("a/+", 3), ("x/y", 4)]);
+        let a_plus_c = parse_mqtt_filter("a/+/c");
+        assert!(!index.remove(&a_plus_c, &9));
+        assert!(!index.remove(&parse_mqtt_filter("a/+/d"), &1));
+        assert!(index.remove(&a_plus_c, &1));
+        assert!(!index.remove(&a_plus_c, &1));
+        assert_eq!(hits(&index, "a/b/c"), [2]);
+        assert!(index.remove(&a_plus_c, &2));
+        {
+            // `a/+` still needs `a` and `+`; the `c` below it is gone.
+            let bindings = index.bindings.read();
+            let plus = bindings.root.literal["a"].one.as_deref().unwrap();
+            assert!(plus.literal.is_empty());
+            assert_eq!(plus.values.len(), 1);
+        }
+        assert!(index.remove(&parse_mqtt_filter("a/+"), &3));
+        assert!(index.remove(&parse_mqtt_filter("x/y"), &4));
+        assert!(index.is_empty());
+        let bindings = index.bindings.read();
+        assert!(bindings.root.is_empty());
+        assert!(bindings.exact.is_empty());
+        assert_eq!(bindings.inner_many, 0);
+    }
+
+    #[test]
+    fn churn_does_not_grow_the_trie() {
+        let index = TopicIndex::new(16);
+        for round in 0..1000u32 {
+            let filter = parse_mqtt_filter(&format!("c/{round}/+/#"));
+            assert!(index.insert(&filter, round));
+            assert_eq!(hits(&index, &format!("c/{round}/x")), [round]);
+            assert!(index.remove(&filter, &round));
+        }
+        assert!(index.bindings.read().root.is_empty());
+    }
+
+    #[test]
+    fn cache_never_serves_results_older_than_a_change() {
+        let index = index_with(&[("a/+", 1)]);
+        assert_eq!(hits(&index, "a/b"), [1]);
+        assert_eq!(hits(&index, "a/b"), [1]); // now cached
+        assert!(index.insert(&parse_mqtt_filter("a/b"), 2));
+        assert_eq!(hits(&index, "a/b"), [1, 2]);
+        assert!(index.insert(&parse_mqtt_filter("#"), 3));
+        assert_eq!(hits(&index, "a/b"), [1, 2, 3]);
+        assert!(index.remove(&parse_mqtt_filter("a/+"), &1));
+        assert_eq!(hits(&index, "a/b"), [2, 3]);
+        assert!(index.remove(&parse_mqtt_filter("a/b"), &2));
+        assert_eq!(hits(&index, "a/b"), [3]);
+        // Cached empty results are invalidated too.
+        assert_eq!(hits(&index, "$x"), Vec::<u32>::new());
+        assert!(index.insert(&parse_mqtt_filter("$x"), 4));
+        assert_eq!(hits(&index, "$x"), [4]);
+    }
+
+    #[test]
+    fn cache_stays_within_capacity() {
+        let index = index_with(&[("#", 1)]);
+        for i in 0..1000 {
+            assert_eq!(hits(&index, &format!("t/{i}")), [1]);
+        }
+        let cached: usize = index
+            .cache
+            .shards
+            .iter()
+            .map(|s| s.0.lock().entries.len())
+            .sum();
+        assert!(cached <= 64, "{cached} entries cached");
+        let disabled = TopicIndex::new(0);
+        assert!(disabled.insert(&parse_mqtt_filter("a"), 1u32));
+        assert_eq!(hits(&disabled, "a"), [1]);
+        assert!(disabled.cache.shards.is_empty());
+    }
+
+    #[test]
+    fn deep_filters_and_topics_do_not_recurse() {
+        // MQTT allows ~65k levels; the walk, remove and drop must not use the call stack for it.
+        let deep = "a/".repeat(70_000);
+        let index = TopicIndex::new(4);
+        let filter = parse_mqtt_filter(&format!("{deep}#"));
+        assert!(index.insert(&filter, 1u32));
+        assert!(index.insert(&parse_mqtt_filter(&format!("{deep}+")), 2));
+        assert_eq!(hits(&index, &format!("{deep}x")), [1, 2]);
+        assert!(index.remove(&filter, &1));
+        drop(index);
+    }
+
+    #[test]
+    fn concurrent_readers_and_writers_agree() {
+        const PERMANENT: u32 = 0;
+        let index = Arc::new(index_with(&[("s/+/t", PERMANENT)]));
+        // Writer `w` binds values w*10_000 + (0..50): even offsets through `s/#`, odd ones
+        // through `s/x/t`, removing two binds out of three.
+        let script = |w: u32| {
+            (0..2000u32).map(move |i| {
+                let filter = if i % 2 == 0 { "s/#" } else { "s/x/t" };
+                (parse_mqtt_filter(filter), w * 10_000 + i % 50, i % 3 != 0)
+            })
+        };
+        let writers: Vec<_> = (1..=2u32)
+            .map(|w| {
+                let index = Arc::clone(&index);
+                thread::spawn(move || {
+                    for (filter, value, then_remove) in script(w) {
+                        index.insert(&filter, value);
+                        if then_remove {
+                            index.remove(&filter, &value);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..3)
+            .map(|r| {
+                let index = Arc::clone(&index);
+                thread::spawn(move || {
+                    for i in 0..5000 {
+                        let topic = if (i + r) % 2 == 0 { "s/x/t" } else { "s/y/t" };
+                        let found = index.matches(&mqtt_levels(topic));
+                        // The permanent binding is always seen exactly once, and no value is
+                        // bound through two matching filters, so none repeats.
+                        assert_eq!(found.iter().filter(|v| **v == PERMANENT).count(), 1);
+                        let unique: HashSet<_> = found.iter().collect();
+                        assert_eq!(unique.len(), found.len());
+                        assert!(found.iter().all(|v| topic == "s/x/t" || v % 2 == 0));
+                    }
+                })
+            })
+            .collect();
+        for handle in writers.into_iter().chain(readers) {
+            handle.join().expect("thread panicked");
+        }
+        // Replaying each writer's script alone gives the final state (writers use disjoint values).
+        let mut model = HashSet::from([(parse_mqtt_filter("s/+/t"), PERMANENT)]);
+        for (filter, value, then_remove) in (1..=2).flat_map(script) {
+            model.insert((filter.clone(), value));
+            if then_remove {
+                model.remove(&(filter, value));
+            }
+        }
+        assert_eq!(index.len(), model.len());
+        assert_eq!(index_len_by_walk(&index.bindings.read()), model.len());
+        for topic in ["s/x/t", "s/y/t", "s", "s/x"] {
+            let levels = mqtt_levels(topic);
+            let mut expected: Vec<u32> = model
+                .iter()
+                .filter(|(f, _)| filter_matches(f, &levels))
+                .map(|(_, v)| *v)
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(hits(&index, topic), expected, "{topic}");
+        }
+    }
+
+    #[test]
+    fn index_is_send_and_sync() {
+        fn assert_send_sync<X: Send + Sync>() {}
+        assert_send_sync::<TopicIndex<Arc<str>>>();
+    }
+
+    /// Counts stored (filter, value) pairs by walking the structure.
+    fn index_len_by_walk<T>(bindings: &Bindings<T>) -> usize {
+        let exact: usize = bindings
+            .exact
+            .values()
+            .flatten()
+            .map(|e| e.values.len())
+            .sum();
+        let mut trie = 0;
+        let mut stack = vec![&bindings.root];
+        while let Some(node) = stack.pop() {
+            trie += node.values.len();
+            stack.extend(node.literal.values());
+            stack.extend(node.one.as_deref());
+            stack.extend(node.many.as_deref());
+        }
+        exact + trie
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(Vec<FilterLevel>, u8),
+        Remove(Vec<FilterLevel>, u8),
+        Match(Vec<String>),
+    }
+
+    fn filter_strategy() -> impl Strategy<Value = Vec<FilterLevel>> {
+        let level = prop_oneof![
+            3 => prop::sample::select(vec!["a", "b", "$s", ""])
+                .prop_map(|s| FilterLevel::Literal(s.to_owned())),
+            1 => Just(FilterLevel::One),
+            1 => Just(FilterLevel::Many),
+        ];
+        prop::collection::vec(level, 1..5)
+    }
+
+    fn op_strategy() -> impl Strategy<Value = Op> {
+        let topic = prop::collection::vec(
+            prop::sample::select(vec!["a", "b", "$s", ""]).prop_map(str::to_owned),
+            1..5,
+        );
+        prop_oneof![
+            3 => (filter_strategy(), 0..4u8).prop_map(|(f, v)| Op::Insert(f, v)),
+            2 => (filter_strategy(), 0..4u8).prop_map(|(f, v)| Op::Remove(f, v)),
+            4 => topic.prop_map(Op::Match),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn matches_agree_with_brute_force(
+            ops in prop::collection::vec(op_strategy(), 1..60),
+            capacity in prop::sample::select(vec![0usize, 3, 64]),
+        ) {
+            let index = TopicIndex::new(capacity);
+            let mut model: HashSet<(Vec<FilterLevel>, u8)> = HashSet::new();
+            for op in ops {
+                match op {
+                    Op::Insert(f, v) => {
+                        prop_assert_eq!(index.insert(&f, v), model.insert((f, v)));
+                    }
+                    Op::Remove(f, v) => {
+                        prop_assert_eq!(index.remove(&f, &v), model.remove(&(f, v)));
+                    }
+                    Op::Match(topic) => {
+                        let levels: Vec<&str> = topic.iter().map(String::as_str).collect();
+                        let mut expected: Vec<u8> = model
+                            .iter()
+                            .filter(|(f, _)| filter_matches(f, &levels))
+                            .map(|(_, v)| *v)
+                            .collect();
+                        expected.sort_unstable();
+                        prop_assert_eq!(sorted(index.matches(&levels)), expected);
+                    }
+                }
+                prop_assert_eq!(index.len(), model.len());
+            }
+            for (f, v) in model {
+                prop_assert!(index.remove(&f, &v));
+            }
+            let bindings = index.bindings.read();
+            prop_assert!(bindings.root.is_empty() && bindings.exact.is_empty());
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! One serde `Config` tree for the whole broker, merged CLI > environment (`FERROMQ_*`) > TOML
+//! file > built-in defaults. Owns parsing and validation of settings; knows nothing of sockets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Where a listener binds, or `Off` to disable it (the literal value `off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Bind this address (port 0 picks a free port).
+    Addr(SocketAddr),
+    /// The listener is disabled.
+    Off,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Listen::Off);
+        }
+        s.parse()
+            .map(Listen::Addr)
+            .map_err(|e| format!("invalid listen address {s:?} (want HOST:PORT or off): {e}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The complete broker configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// MQTT (TCP) listener; key `mqtt_listen`, flag `--mqtt-listen`, env `FERROMQ_MQTT_LISTEN`.
+    pub mqtt_listen: Listen,
+    /// AMQP 0-9-1 listener; key `amqp_listen`, flag `--amqp-listen`, env `FERROMQ_AMQP_LISTEN`.
+    pub amqp_listen: Listen,
+    /// Data directory; key `data_dir`, flag `--data-dir`, env `FERROMQ_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// tracing filter (e.g. `info`, `ferromq=debug`); key `log_level`.
+    pub log_level: String,
+    /// MQTT protocol settings, table `[mqtt]`.
+    pub mqtt: MqttConfig,
+}
+
+/// MQTT settings (`[mqtt]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Largest packet accepted from a client, bytes (v5: advertised as Maximum Packet Size).
+    pub max_packet_size: usize,
+    /// Receive Maximum the broker advertises: QoS 2 publishes a client may have unreleased.
+    pub receive_maximum: u16,
+    /// Outgoing QoS 1/2 messages in flight per client when the client sets no Receive Maximum.
+    pub max_inflight: u16,
+    /// Messages queued per session beyond the inflight window before new ones are dropped
+    /// (Mosquitto's `max_queued_messages`).
+    pub max_queued_messages: usize,
+    /// Topic Alias Maximum the broker accepts from v5 clients.
+    pub topic_alias_maximum: u16,
+    /// Seconds a new socket may take to send CONNECT.
+    pub connect_timeout_secs: u64,
+    /// Largest keep alive the broker accepts; larger requests are lowered (v5 Server Keep Alive).
+    pub max_keepalive_secs: u16,
+    /// Interval of the `$SYS/broker/...` updates, seconds; 0 disables them.
+    pub sys_interval_secs: u64,
+    /// The exchange MQTT publishes route through (RabbitMQ's `mqtt.exchange`).
+    pub exchange: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mqtt_listen: Listen::Addr(SocketAddr::from(([0, 0, 0, 0], 1883))),
+            amqp_listen: Listen::Addr(SocketAddr::from(([0, 0, 0, 0], 5672))),
+            data_dir: PathBuf::from("./ferromq-data"),
+            log_level: "info".to_string(),
+            mqtt: MqttConfig::default(),
+        }
+    }
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            max_packet_size: 16 * 1024 * 1024,
+            receive_maximum: 1024,
+            max_inflight: 64,
+            max_queued_messages: 10_000,
+            topic_alias_maximum: 64,
+            connect_timeout_secs: 10,
+            max_keepalive_secs: 65_535,
+            sys_interval_secs: 10,
+            exchange: "amq.topic".to_string(),
+        }
+    }
+}
+
+/// Settings given on the command line or in the environment; `None` = not given.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--mqtt-listen`.
+    pub mqtt_listen: Option<Listen>,
+    /// `--amqp-listen`.
+    pub amqp_listen: Option<Listen>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+/// Errors loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Parses a TOML document (missing keys take their defaults).
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Loads `file` (if any) over the defaults, then applies `overrides` (CLI and environment,
+    /// already merged by clap with CLI first).
+    pub fn load(file: Option<&std::path::Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = overrides.mqtt_listen {
+            config.mqtt_listen = v;
+        }
+        if let Some(v) = overrides.amqp_listen {
+            config.amqp_listen = v;
+        }
+        if let Some(v) = overrides.data_dir {
+            config.data_dir = v;
+        }
+        if let Some(v) = overrides.log_level {
+            config.log_level = v;
+        }
+        Ok(config)
+    }
+
+    /// A configuration for tests and embedding: MQTT on `127.0.0.1:0`, AMQP off.
+    pub fn ephemeral() -> Config {
+        Config {
+            mqtt_listen: Listen::Addr(SocketAddr::from(([127, 0, 0, 1], 0))),
+            amqp_listen: Listen::Off,
+            ..Config::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_disables_a_listener() {
+        assert_eq!("off".parse::<Listen>(), Ok(Listen::Off));
+        assert_eq!("OFF".parse::<Listen>(), Ok(Listen::Off));
+        assert!("nonsense".parse::<Listen>().is_err());
+    }
+
+    #[test]
+    fn file_values_fill_in_and_overrides_win() {
+        let dir = std::env::temp_dir().join(format!("ferromq-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "mqtt_listen = \"127.0.0.1:1999\"\namqp_listen = \"off\"\nlog_level = \"debug\"\n[mqtt]\nmax_inflight = 7\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            log_level: Some("warn".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(&path), overrides).unwrap();
+        assert_eq!(c.mqtt_listen, "127.0.0.1:1999".parse().unwrap());
+        assert_eq!(c.amqp_listen, Listen::Off);
+        assert_eq!(c.log_level, "warn");
+        assert_eq!(c.mqtt.max_inflight, 7);
+        assert_eq!(c.mqtt.max_queued_messages, MqttConfig::default().max_queued_messages);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(Config::from_toml("mqtt_lisen = \"x\"").is_err());
+    }
+}

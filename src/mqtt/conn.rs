@@ -1,0 +1,279 @@
+//! The connection loop: waits for CONNECT, then reads packets, pulls deliveries from the
+//! session, and writes everything of one turn with a single syscall. Owns the socket and the
+//! per-connection protocol state; session state lives in `session.rs`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_mqtt::{decode, encode, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use super::alias;
+use super::reason::MqttError;
+use super::session::{Ready, Session};
+use super::Mqtt;
+use crate::connection::Framed;
+use crate::metrics::Metrics;
+
+/// Per-connection state after a successful CONNECT.
+pub struct Conn {
+    /// Adapter state.
+    pub mqtt: Arc<Mqtt>,
+    /// Protocol version from CONNECT.
+    pub version: ProtocolVersion,
+    /// The session this connection owns.
+    pub session: Arc<Session>,
+    /// This connection's ownership generation.
+    pub generation: u64,
+    /// Peer address, for logs.
+    pub peer: SocketAddr,
+    /// Keep alive in effect (0 = none).
+    pub keep_alive: u16,
+    /// The will, until a normal DISCONNECT clears it.
+    pub will: Option<ferromq_mqtt::Will>,
+    /// Session Expiry Interval in effect.
+    pub session_expiry: u32,
+    /// The client's Receive Maximum: outgoing QoS 1/2 in flight at most.
+    pub client_receive_max: usize,
+    /// The client's Maximum Packet Size.
+    pub client_max_packet: usize,
+    /// Client-to-server topic aliases.
+    pub aliases_in: alias::Inbound,
+    /// Server-to-client topic aliases.
+    pub aliases_out: alias::Outbound,
+    /// Signalled when another connection takes the session over.
+    pub kick: Arc<Notify>,
+    /// Reused buffer of deliveries pulled from the session.
+    pub ready: Vec<Ready>,
+}
+
+/// How the connection ended.
+pub enum Exit {
+    /// DISCONNECT with reason 0x00: no will.
+    Normal,
+    /// DISCONNECT 0x04, or any abnormal end: publish the will.
+    WithWill(MqttError),
+    /// Broker shutdown: no will (nobody would receive it).
+    Shutdown,
+}
+
+/// Serves one socket from CONNECT to close.
+pub async fn run<S>(stream: S, peer: SocketAddr, mqtt: Arc<Mqtt>, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut io = Framed::new(stream);
+    let cfg = &mqtt.core.config.mqtt;
+    let connect_timeout = Duration::from_secs(cfg.connect_timeout_secs);
+    let first = tokio::select! {
+        r = tokio::time::timeout(connect_timeout, read_connect(&mut io, cfg.max_packet_size)) => r,
+        _ = shutdown.changed() => return,
+    };
+    let connect = match first {
+        Err(_) => {
+            tracing::info!(%peer, "closing connection: no CONNECT within {}s", connect_timeout.as_secs());
+            return;
+        }
+        Ok(Err(e)) => {
+            reject_bad_connect(&mut io, &e).await;
+            tracing::warn!(%peer, error = %e, "closing connection: bad CONNECT");
+            return;
+        }
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some(connect))) => connect,
+    };
+    let Some(mut conn) = super::connect::accept(connect, &mut io, peer, &mqtt).await else {
+        io.close().await;
+        return;
+    };
+    Metrics::add(&mqtt.core.metrics.clients_connected, 1);
+    let exit = conn.serve(&mut io, &mut shutdown).await;
+    Metrics::sub(&mqtt.core.metrics.clients_connected, 1);
+    Metrics::add(&mqtt.core.metrics.bytes_received, io.bytes_read);
+    Metrics::add(&mqtt.core.metrics.bytes_sent, io.bytes_written);
+    conn.finish(exit, &mut io).await;
+}
+
+/// Reads until the first packet; it must be CONNECT [MQTT-3.1.0-1].
+async fn read_connect<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<S>,
+    max_packet: usize,
+) -> Result<Option<ferromq_mqtt::Connect>, MqttError> {
+    loop {
+        // The version argument is ignored for CONNECT, which carries its own.
+        match decode(&mut io.rbuf, ProtocolVersion::V5, max_packet)? {
+            Some(Packet::Connect(c)) => return Ok(Some(c)),
+            Some(_) => {
+                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "first packet is not CONNECT"));
+            }
+            None => {}
+        }
+        if io.read_more().await? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+/// An unsupported protocol level gets CONNACK with v3 return code 1 [MQTT-3.1.2-2]; anything
+/// else malformed just closes the socket [MQTT-4.8.0-1].
+async fn reject_bad_connect<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Framed<S>, e: &MqttError) {
+    if let MqttError::Decode(ferromq_mqtt::DecodeError::UnsupportedProtocolVersion(_)) = e {
+        let connack = Packet::ConnAck(ferromq_mqtt::ConnAck {
+            session_present: false,
+            code: ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+            properties: Properties::default(),
+        });
+        let _ = encode(&connack, ProtocolVersion::V311, &mut io.wbuf);
+    }
+    io.close().await;
+}
+
+impl Conn {
+    /// Writes one packet into the batch; encoding only fails for values the protocol cannot
+    /// carry, which are logged and skipped rather than tearing the connection down.
+    pub fn send(&self, wbuf: &mut bytes::BytesMut, packet: &Packet) {
+        if let Err(e) = encode(packet, self.version, wbuf) {
+            tracing::warn!(client_id = %self.session.client_id, error = %e, "cannot encode packet; skipped");
+        }
+    }
+
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Framed<S>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Exit {
+        let max_packet = self.mqtt.core.config.mqtt.max_packet_size;
+        let keep_alive = (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        let mut deadline = keep_alive.map(|k| Instant::now() + k);
+        let kick = Arc::clone(&self.kick);
+        let session = Arc::clone(&self.session);
+        loop {
+            // Decode everything complete, then answer it and send deliveries in one write.
+            loop {
+                match decode(&mut io.rbuf, self.version, max_packet) {
+                    Ok(Some(packet)) => match self.handle(packet, &mut io.wbuf) {
+                        Ok(None) => {}
+                        Ok(Some(exit)) => return exit,
+                        Err(e) => return Exit::WithWill(e),
+                    },
+                    Ok(None) => break,
+                    Err(e) => return Exit::WithWill(e.into()),
+                }
+            }
+            super::deliver::pump(self, &mut io.wbuf);
+            if let Err(e) = io.flush().await {
+                return Exit::WithWill(e.into());
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return Exit::Shutdown,
+                _ = kick.notified() => return Exit::WithWill(MqttError::TakenOver),
+                r = io.read_more() => match r {
+                    Ok(0) => return Exit::WithWill(MqttError::Eof),
+                    Ok(_) => deadline = keep_alive.map(|k| Instant::now() + k),
+                    Err(e) => return Exit::WithWill(e.into()),
+                },
+                _ = session.wake.notified() => {}
+                _ = sleep_until(deadline) => return Exit::WithWill(MqttError::KeepAliveTimeout),
+            }
+        }
+    }
+
+    /// Handles one packet from the client. `Ok(Some(exit))` ends the connection.
+    fn handle(&mut self, packet: Packet, wbuf: &mut bytes::BytesMut) -> Result<Option<Exit>, MqttError> {
+        match packet {
+            Packet::Publish(p) => self.on_publish(p, wbuf)?,
+            Packet::PubRel(p) => self.on_pubrel(p, wbuf),
+            Packet::PubAck(p) => self.on_puback(p),
+            Packet::PubRec(p) => self.on_pubrec(p, wbuf),
+            Packet::PubComp(p) => self.on_pubcomp(p),
+            Packet::Subscribe(s) => self.on_subscribe(s, wbuf)?,
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u, wbuf),
+            Packet::PingReq => self.send(wbuf, &Packet::PingResp),
+            Packet::Disconnect(d) => return self.on_disconnect(d).map(Some),
+            Packet::Auth(_) => {
+                // No enhanced authentication method was accepted at CONNECT, so AUTH is a
+                // protocol error [MQTT-4.12.0-1].
+                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "AUTH without an authentication method"));
+            }
+            Packet::Connect(_) => {
+                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "second CONNECT [MQTT-3.1.0-2]"));
+            }
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "server-to-client packet sent by client"));
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect) -> Result<Exit, MqttError> {
+        if let Some(expiry) = d.properties.session_expiry_interval {
+            // A session that started with expiry 0 cannot be given one at DISCONNECT
+            // [MQTT-3.14.2-2].
+            if self.session_expiry == 0 && expiry != 0 {
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "session expiry set at DISCONNECT after CONNECT had none",
+                ));
+            }
+            self.session_expiry = expiry;
+        }
+        if d.reason == ReasonCode::DISCONNECT_WITH_WILL {
+            return Ok(Exit::WithWill(MqttError::Eof));
+        }
+        Ok(Exit::Normal)
+    }
+
+    /// After the loop: tell the client why (v5), publish the will if due, then release or end
+    /// the session.
+    async fn finish<S: AsyncRead + AsyncWrite + Unpin>(mut self, exit: Exit, io: &mut Framed<S>) {
+        let client_id = Arc::clone(&self.session.client_id);
+        let will = match &exit {
+            Exit::Normal => {
+                tracing::debug!(%client_id, peer = %self.peer, "client disconnected");
+                None
+            }
+            Exit::Shutdown => {
+                self.send_disconnect(&mut io.wbuf, ReasonCode::SERVER_SHUTTING_DOWN, None);
+                None
+            }
+            Exit::WithWill(e) => {
+                if let Some(code) = e.disconnect_code() {
+                    let why = e.to_string();
+                    self.send_disconnect(&mut io.wbuf, code, Some(why));
+                }
+                if e.is_client_fault() {
+                    tracing::warn!(%client_id, peer = %self.peer, error = %e, "closing connection");
+                } else {
+                    tracing::debug!(%client_id, peer = %self.peer, reason = %e, "connection closed");
+                }
+                self.will.take()
+            }
+        };
+        io.close().await;
+        super::connect::release_session(&self.mqtt, &self.session, self.generation, self.session_expiry, will);
+    }
+
+    fn send_disconnect(&self, wbuf: &mut bytes::BytesMut, reason: ReasonCode, why: Option<String>) {
+        if !self.version.is_v5() {
+            return;
+        }
+        let packet = Packet::Disconnect(Disconnect {
+            reason,
+            properties: Properties {
+                reason_string: why,
+                ..Properties::default()
+            },
+        });
+        self.send(wbuf, &packet);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

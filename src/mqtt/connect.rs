@@ -1,0 +1,254 @@
+//! CONNECT: client identifier rules, the login hook, session create / resume / takeover,
+//! and CONNACK with the limits the broker enforces. Also the session's release when its
+//! connection ends (expiry, clean-session discard).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_mqtt::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+
+use super::conn::Conn;
+use super::session::Session;
+use super::{alias, subscribe, Mqtt};
+use crate::auth::{Credentials, Decision};
+use crate::connection::Framed;
+
+/// MQTT 3.1 limits client identifiers to 23 characters (3.1 spec, CONNECT payload).
+const V31_MAX_CLIENT_ID: usize = 23;
+
+/// Receive Maximum of a v5 client that sends none (MQTT 5.0 section 3.1.2.11.3).
+const DEFAULT_RECEIVE_MAXIMUM: u16 = 65_535;
+
+/// Runs the CONNECT exchange. On success CONNACK is queued in `io.wbuf` and the connection
+/// state returned; on refusal CONNACK (if any) is queued and `None` returned.
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    connect: Connect,
+    io: &mut Framed<S>,
+    peer: SocketAddr,
+    mqtt: &Arc<Mqtt>,
+) -> Option<Conn> {
+    let version = connect.protocol;
+    let cfg = &mqtt.core.config.mqtt;
+    let refuse = |io: &mut Framed<S>, code: ReasonCode, why: &str| {
+        tracing::info!(%peer, client_id = %connect.client_id, code = code.0, "CONNECT refused: {why}");
+        let ack = Packet::ConnAck(ConnAck {
+            session_present: false,
+            code,
+            properties: Properties {
+                reason_string: version.is_v5().then(|| why.to_string()),
+                ..Properties::default()
+            },
+        });
+        let _ = ferromq_mqtt::encode(&ack, version, &mut io.wbuf);
+    };
+
+    if connect.properties.authentication_method.is_some() {
+        // No enhanced authentication method is configured [MQTT-4.12.0-1].
+        refuse(io, ReasonCode::BAD_AUTHENTICATION_METHOD, "enhanced authentication is not supported");
+        return None;
+    }
+    let mut assigned = None;
+    let client_id: Arc<str> = if connect.client_id.is_empty() {
+        let allowed = match version {
+            ProtocolVersion::V31 => false,
+            // [MQTT-3.1.3-7], [MQTT-3.1.3-8]
+            ProtocolVersion::V311 => connect.clean_start,
+            ProtocolVersion::V5 => true,
+        };
+        if !allowed {
+            refuse(io, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID, "empty client identifier");
+            return None;
+        }
+        let id = generate_client_id();
+        assigned = Some(id.clone());
+        id.into()
+    } else {
+        if version == ProtocolVersion::V31 && connect.client_id.chars().count() > V31_MAX_CLIENT_ID {
+            refuse(io, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID, "MQTT 3.1 client identifier over 23 characters");
+            return None;
+        }
+        connect.client_id.as_str().into()
+    };
+
+    let decision = mqtt.core.auth.authenticate(&Credentials {
+        protocol: "mqtt",
+        client_id: &client_id,
+        username: connect.username.as_deref(),
+        password: connect.password.as_deref(),
+        peer,
+    });
+    match decision {
+        Decision::Allow { .. } => {}
+        Decision::BadCredentials => {
+            refuse(io, ReasonCode::BAD_USER_NAME_OR_PASSWORD, "bad user name or password");
+            return None;
+        }
+        Decision::NotAuthorized => {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "not authorized");
+            return None;
+        }
+    }
+
+    // v3: clean session 0 keeps the session forever; v5: Session Expiry Interval (absent = 0).
+    let session_expiry = if version.is_v5() {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX
+    };
+    let generation = mqtt.next_generation();
+    let kick = Arc::new(Notify::new());
+    let (session, session_present) = take_session(mqtt, &client_id, connect.clean_start);
+    if let Some(previous) = session.attach(generation, Arc::clone(&kick), session_expiry) {
+        previous.notify_one();
+    }
+
+    let mut keep_alive = connect.keep_alive;
+    let mut server_keep_alive = None;
+    if keep_alive > cfg.max_keepalive_secs || (keep_alive == 0 && cfg.max_keepalive_secs < u16::MAX && version.is_v5()) {
+        keep_alive = cfg.max_keepalive_secs;
+        server_keep_alive = Some(keep_alive);
+    }
+    let mut properties = Properties::default();
+    if version.is_v5() {
+        properties.assigned_client_identifier = assigned;
+        properties.server_keep_alive = server_keep_alive;
+        properties.receive_maximum = Some(cfg.receive_maximum);
+        properties.maximum_packet_size = u32::try_from(cfg.max_packet_size).ok();
+        properties.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+    }
+    let connack = Packet::ConnAck(ConnAck {
+        // [MQTT-3.2.2-1]..[MQTT-3.2.2-3]
+        session_present,
+        code: ReasonCode::SUCCESS,
+        properties,
+    });
+    let _ = ferromq_mqtt::encode(&connack, version, &mut io.wbuf);
+    tracing::debug!(%peer, %client_id, ?version, session_present, keep_alive, "client connected");
+
+    let client_receive_max = if version.is_v5() {
+        connect.properties.receive_maximum.unwrap_or(DEFAULT_RECEIVE_MAXIMUM)
+    } else {
+        cfg.max_inflight
+    };
+    let mut conn = Conn {
+        mqtt: Arc::clone(mqtt),
+        version,
+        session,
+        generation,
+        peer,
+        keep_alive,
+        will: connect.will,
+        session_expiry,
+        client_receive_max: usize::from(client_receive_max.max(1)),
+        client_max_packet: connect
+            .properties
+            .maximum_packet_size
+            .map_or(usize::MAX, |m| m as usize),
+        aliases_in: alias::Inbound::new(if version.is_v5() { cfg.topic_alias_maximum } else { 0 }),
+        aliases_out: alias::Outbound::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
+        kick,
+        ready: Vec::new(),
+    };
+    if session_present {
+        super::deliver::resend_inflight(&mut conn, &mut io.wbuf);
+    }
+    Some(conn)
+}
+
+/// Finds or creates the session for `client_id`. A clean start discards an existing session
+/// [MQTT-3.1.2-4]; otherwise it is resumed and reported present [MQTT-3.2.2-3].
+fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (Arc<Session>, bool) {
+    let fresh = Session::new(Arc::clone(client_id), Arc::clone(&mqtt.core));
+    let (session, previous, present) = {
+        let mut entry = mqtt.sessions.entry(Arc::clone(client_id)).or_insert_with(|| Arc::clone(&fresh));
+        if Arc::ptr_eq(entry.value(), &fresh) {
+            (fresh, None, false)
+        } else if clean_start {
+            let old = std::mem::replace(entry.value_mut(), Arc::clone(&fresh));
+            (fresh, Some(old), false)
+        } else {
+            (Arc::clone(entry.value()), None, true)
+        }
+    };
+    if let Some(old) = previous {
+        if let Some(kick) = old.lock().kick.take() {
+            kick.notify_one();
+        }
+        end_session(mqtt, &old);
+    }
+    (session, present)
+}
+
+/// Called when the owning connection ends: publishes the will, and discards the session when
+/// its expiry is 0 or schedules the discard after the expiry interval.
+pub fn release_session(
+    mqtt: &Arc<Mqtt>,
+    session: &Arc<Session>,
+    generation: u64,
+    expiry_secs: u32,
+    will: Option<ferromq_mqtt::Will>,
+) {
+    let Some((epoch, shared_orphans)) = session.detach(generation) else {
+        // Taken over: the new owner has the session; only the will remains to be sent.
+        if let Some(will) = will {
+            super::will::publish(mqtt, will, session, u64::MAX, 0);
+        }
+        return;
+    };
+    subscribe::redistribute(shared_orphans);
+    if let Some(will) = will {
+        super::will::publish(mqtt, will, session, epoch, expiry_secs);
+    }
+    if expiry_secs == 0 {
+        remove_session(mqtt, session);
+        return;
+    }
+    crate::metrics::Metrics::add(&mqtt.core.metrics.clients_disconnected, 1);
+    if expiry_secs == u32::MAX {
+        return;
+    }
+    let mqtt = Arc::clone(mqtt);
+    let session = Arc::clone(session);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(u64::from(expiry_secs))).await;
+        let expired = {
+            let s = session.lock();
+            s.epoch == epoch && s.owner == 0 && !s.ended
+        };
+        if expired {
+            tracing::debug!(client_id = %session.client_id, "session expired");
+            crate::metrics::Metrics::sub(&mqtt.core.metrics.clients_disconnected, 1);
+            remove_session(&mqtt, &session);
+        }
+    });
+}
+
+/// Removes `session` from the registry (if it is still the registered one) and ends it.
+fn remove_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    mqtt.sessions.remove_if(&session.client_id, |_, s| Arc::ptr_eq(s, session));
+    end_session(mqtt, session);
+}
+
+/// Ends a session: unbinds its subscriptions and hands shared messages to other members.
+fn end_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    let (subscriptions, orphans) = session.end();
+    for (filter, sub) in subscriptions {
+        subscribe::unbind(mqtt, session, &filter, sub);
+    }
+    subscribe::redistribute(orphans);
+}
+
+fn generate_client_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("ferromq-{:x}{:04x}", nanos & 0xffff_ffff_ffff, n & 0xffff)
+}

@@ -1,0 +1,95 @@
+//! PUBLISH from a client (QoS 0/1/2 with PUBACK / PUBREC), and PUBREL completing QoS 2.
+//! QoS 2 is exactly-once by remembering received packet identifiers in the session until PUBREL
+//! (MQTT 3.1.1 section 4.3.3, method B): a re-sent PUBLISH with a remembered id is acknowledged
+//! but not routed again.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use ferromq_mqtt::{Packet, Properties, PubResponse, Publish, QoS, ReasonCode};
+
+use super::conn::Conn;
+use super::reason::MqttError;
+use super::translate::to_message;
+use crate::metrics::Metrics;
+
+impl Conn {
+    /// A PUBLISH from the client.
+    pub(super) fn on_publish(&mut self, mut publish: Publish, wbuf: &mut BytesMut) -> Result<(), MqttError> {
+        self.aliases_in.resolve(&mut publish.topic, publish.properties.topic_alias)?;
+        publish.properties.topic_alias = None;
+        Metrics::add(&self.mqtt.core.metrics.messages_received, 1);
+        let packet_id = publish.packet_id;
+        match (publish.qos, packet_id) {
+            (QoS::AtMostOnce, _) => {
+                self.route(publish);
+            }
+            (QoS::AtLeastOnce, Some(id)) => {
+                let reached = self.route(publish);
+                let reason = self.no_subscribers_reason(reached);
+                self.send(wbuf, &Packet::PubAck(response(id, reason)));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                let first_time = {
+                    let mut s = self.session.lock();
+                    if !s.inbound_qos2.contains(&id.get())
+                        && s.inbound_qos2.len() >= usize::from(self.mqtt.core.config.mqtt.receive_maximum)
+                    {
+                        // [MQTT-3.3.4-7]: more unacknowledged QoS 2 than our Receive Maximum.
+                        return Err(MqttError::protocol(
+                            ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                            "more QoS 2 publishes in flight than Receive Maximum",
+                        ));
+                    }
+                    s.inbound_qos2.insert(id.get())
+                };
+                let reason = if first_time {
+                    let reached = self.route(publish);
+                    self.no_subscribers_reason(reached)
+                } else {
+                    ReasonCode::SUCCESS
+                };
+                self.send(wbuf, &Packet::PubRec(response(id, reason)));
+            }
+            // The codec guarantees a packet identifier for QoS > 0.
+            (_, None) => {
+                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "QoS > 0 without packet identifier"));
+            }
+        }
+        Ok(())
+    }
+
+    /// PUBREL: the client releases a QoS 2 packet identifier; answer PUBCOMP.
+    pub(super) fn on_pubrel(&mut self, rel: PubResponse, wbuf: &mut BytesMut) {
+        let known = self.session.lock().inbound_qos2.remove(&rel.packet_id.get());
+        let reason = if known {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        self.send(wbuf, &Packet::PubComp(response(rel.packet_id, reason)));
+    }
+
+    fn route(&self, publish: Publish) -> usize {
+        let message = to_message(publish, &self.session.client_id, Instant::now());
+        self.mqtt.publish(Arc::new(message))
+    }
+
+    /// v5 answers 0x10 when nobody received the message, as Mosquitto does.
+    fn no_subscribers_reason(&self, reached: usize) -> ReasonCode {
+        if reached == 0 && self.version.is_v5() {
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        } else {
+            ReasonCode::SUCCESS
+        }
+    }
+}
+
+fn response(packet_id: ferromq_mqtt::PacketId, reason: ReasonCode) -> PubResponse {
+    PubResponse {
+        packet_id,
+        reason,
+        properties: Properties::default(),
+    }
+}

@@ -1,0 +1,348 @@
+//! An MQTT session: subscriptions, the queue of messages waiting for the client (the session's
+//! outbox, bounded by `max_queued_messages`), outgoing QoS 1/2 messages in flight with their
+//! packet identifiers, and incoming QoS 2 packet identifiers not yet released. It outlives
+//! connections when the session is persistent. All state sits behind one short-held mutex; the
+//! owning connection is woken through `wake` and pulls what is ready, so publishers never wait
+//! on a subscriber's socket.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferromq_mqtt::{PacketId, SubscriptionOptions};
+use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+use super::shared::SharedGroup;
+use crate::broker::binding::{Delivery, Subscriber};
+use crate::broker::message::Message;
+use crate::metrics::Metrics;
+use crate::broker::Core;
+
+/// One subscription as the session remembers it (to answer re-subscribes and to unbind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    /// The options it was made with.
+    pub options: SubscriptionOptions,
+    /// Its v5 subscription identifier.
+    pub id: Option<u32>,
+}
+
+/// A message waiting to be sent, with how to send it.
+#[derive(Clone)]
+pub struct Outgoing {
+    /// The message (shared with every other receiver).
+    pub message: Arc<Message>,
+    /// QoS to send with.
+    pub qos: u8,
+    /// RETAIN flag to send.
+    pub retain: bool,
+    /// Subscription identifiers to attach.
+    pub subscription_ids: Vec<u32>,
+    /// The shared-subscription group it came through, so it can be handed to another member
+    /// if this session goes away before taking it.
+    pub shared: Option<Arc<SharedGroup>>,
+}
+
+/// An outgoing QoS 1/2 message the client has not finished acknowledging.
+#[derive(Clone)]
+pub enum Inflight {
+    /// Sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    AwaitAck(Outgoing),
+    /// PUBREL sent; waiting for PUBCOMP.
+    AwaitComp,
+}
+
+/// A message pulled for sending now: `packet_id` is set for QoS 1/2.
+pub struct Ready {
+    /// Packet identifier allocated for it (QoS > 0).
+    pub packet_id: Option<PacketId>,
+    /// The message.
+    pub outgoing: Outgoing,
+}
+
+/// What must be re-sent when a persistent session resumes [MQTT-4.4.0-1].
+pub enum Resend {
+    /// PUBLISH again with DUP set.
+    Publish(PacketId, Outgoing),
+    /// PUBREL again.
+    PubRel(PacketId),
+}
+
+/// Mutable session state; see the module doc.
+pub struct SessionState {
+    /// Generation of the connection that owns the session; 0 when offline.
+    pub owner: u64,
+    /// Bumped on every attach, so expiry and will timers can tell a reconnect happened.
+    pub epoch: u64,
+    /// Seconds the session outlives its connection; `u32::MAX` = forever.
+    pub expiry_secs: u32,
+    /// Subscriptions by filter text (including `$share/...`).
+    pub subscriptions: HashMap<String, Subscription>,
+    /// Incoming QoS 2 packet identifiers received but not yet released by PUBREL.
+    pub inbound_qos2: HashSet<u16>,
+    /// The owning connection's takeover signal.
+    pub kick: Option<Arc<Notify>>,
+    /// Set once the session is discarded: deliveries are ignored from then on.
+    pub ended: bool,
+    outbox: VecDeque<Outgoing>,
+    inflight: BTreeMap<u16, Inflight>,
+    next_packet_id: u16,
+}
+
+/// A session, shared by the registry, the topic index bindings and its connection.
+pub struct Session {
+    /// The client identifier.
+    pub client_id: Arc<str>,
+    state: Mutex<SessionState>,
+    online: AtomicBool,
+    /// Wakes the owning connection when something was queued.
+    pub wake: Notify,
+    core: Arc<Core>,
+}
+
+impl Session {
+    /// A new, empty, offline session.
+    pub fn new(client_id: Arc<str>, core: Arc<Core>) -> Arc<Session> {
+        Arc::new(Session {
+            client_id,
+            state: Mutex::new(SessionState {
+                owner: 0,
+                epoch: 0,
+                expiry_secs: 0,
+                subscriptions: HashMap::new(),
+                inbound_qos2: HashSet::new(),
+                kick: None,
+                ended: false,
+                outbox: VecDeque::new(),
+                inflight: BTreeMap::new(),
+                next_packet_id: 1,
+            }),
+            online: AtomicBool::new(false),
+            wake: Notify::new(),
+            core,
+        })
+    }
+
+    /// Locks the state. Never hold the guard across `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock()
+    }
+
+    /// True while a connection owns the session.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
+    }
+
+    /// Makes connection `generation` the owner; returns the previous owner's takeover signal.
+    pub fn attach(&self, generation: u64, kick: Arc<Notify>, expiry_secs: u32) -> Option<Arc<Notify>> {
+        let mut s = self.state.lock();
+        s.owner = generation;
+        s.epoch += 1;
+        s.expiry_secs = expiry_secs;
+        let previous = s.kick.replace(kick);
+        self.online.store(true, Ordering::Release);
+        previous
+    }
+
+    /// Releases ownership if `generation` still owns the session. Returns the queued messages
+    /// that came through shared subscriptions (for redistribution) and the epoch, or `None` if
+    /// another connection took the session over meanwhile.
+    pub fn detach(&self, generation: u64) -> Option<(u64, Vec<Outgoing>)> {
+        let mut s = self.state.lock();
+        if s.owner != generation {
+            return None;
+        }
+        s.owner = 0;
+        s.kick = None;
+        self.online.store(false, Ordering::Release);
+        let mut shared = Vec::new();
+        s.outbox.retain(|o| {
+            if o.shared.is_some() {
+                shared.push(o.clone());
+                false
+            } else {
+                // QoS 0 is not kept for an offline client (as Mosquitto's default).
+                o.qos > 0
+            }
+        });
+        Some((s.epoch, shared))
+    }
+
+    /// Discards the session: no more deliveries. Returns its subscriptions (to unbind) and the
+    /// messages from shared subscriptions that were not completed (to hand to other members).
+    pub fn end(&self) -> (HashMap<String, Subscription>, Vec<Outgoing>) {
+        let mut s = self.state.lock();
+        s.ended = true;
+        self.online.store(false, Ordering::Release);
+        let mut orphans: Vec<Outgoing> = s.outbox.drain(..).filter(|o| o.shared.is_some()).collect();
+        for inflight in std::mem::take(&mut s.inflight).into_values() {
+            if let Inflight::AwaitAck(o) = inflight {
+                if o.shared.is_some() {
+                    orphans.push(o);
+                }
+            }
+        }
+        (std::mem::take(&mut s.subscriptions), orphans)
+    }
+
+    /// Queues a message for the client (see `Subscriber::deliver`), with an explicit retain
+    /// flag; used for retained messages sent because of a new subscription [MQTT-3.3.1-8].
+    pub fn enqueue(&self, outgoing: Outgoing) {
+        {
+            let mut s = self.state.lock();
+            if s.ended {
+                return;
+            }
+            let online = self.is_online();
+            if !online && outgoing.qos == 0 {
+                return;
+            }
+            if s.outbox.len() >= self.core.config.mqtt.max_queued_messages {
+                drop(s);
+                Metrics::add(&self.core.metrics.messages_dropped, 1);
+                tracing::debug!(client_id = %self.client_id, "session queue full; message dropped");
+                return;
+            }
+            s.outbox.push_back(outgoing);
+            if !online {
+                return;
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Moves what may be sent now into `ready`: QoS 0 messages, and QoS 1/2 ones while fewer
+    /// than `window` are in flight (the client's Receive Maximum). Expired messages are
+    /// dropped here [MQTT-3.3.2-5].
+    pub fn pull(&self, window: usize, now: Instant, ready: &mut Vec<Ready>) {
+        let mut s = self.state.lock();
+        while let Some(front) = s.outbox.front() {
+            if front.message.is_expired(now) {
+                s.outbox.pop_front();
+                continue;
+            }
+            if front.qos == 0 {
+                if let Some(outgoing) = s.outbox.pop_front() {
+                    ready.push(Ready {
+                        packet_id: None,
+                        outgoing,
+                    });
+                }
+                continue;
+            }
+            if s.inflight.len() >= window {
+                break;
+            }
+            let Some(packet_id) = s.allocate_packet_id() else {
+                break;
+            };
+            let Some(outgoing) = s.outbox.pop_front() else {
+                break;
+            };
+            s.inflight.insert(packet_id.get(), Inflight::AwaitAck(outgoing.clone()));
+            ready.push(Ready {
+                packet_id: Some(packet_id),
+                outgoing,
+            });
+        }
+    }
+
+    /// Everything in flight, in packet-id order, to re-send on resume.
+    pub fn resend_list(&self) -> Vec<Resend> {
+        let s = self.state.lock();
+        s.inflight
+            .iter()
+            .filter_map(|(id, f)| {
+                let pid = PacketId::new(*id)?;
+                Some(match f {
+                    Inflight::AwaitAck(o) => Resend::Publish(pid, o.clone()),
+                    Inflight::AwaitComp => Resend::PubRel(pid),
+                })
+            })
+            .collect()
+    }
+
+    /// PUBACK: completes a QoS 1 message. False if no QoS 1 message had this id.
+    pub fn puback(&self, packet_id: PacketId) -> bool {
+        let mut s = self.state.lock();
+        match s.inflight.get(&packet_id.get()) {
+            Some(Inflight::AwaitAck(o)) if o.qos == 1 => {
+                s.inflight.remove(&packet_id.get());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PUBREC: a QoS 2 message moves to awaiting PUBCOMP (`accepted`), or is dropped when the
+    /// receiver refused it (v5 reason >= 0x80). False if no QoS 2 message had this id.
+    pub fn pubrec(&self, packet_id: PacketId, accepted: bool) -> bool {
+        let mut s = self.state.lock();
+        match s.inflight.get(&packet_id.get()) {
+            Some(Inflight::AwaitAck(o)) if o.qos == 2 => {
+                if accepted {
+                    s.inflight.insert(packet_id.get(), Inflight::AwaitComp);
+                } else {
+                    s.inflight.remove(&packet_id.get());
+                }
+                true
+            }
+            Some(Inflight::AwaitComp) => true,
+            _ => false,
+        }
+    }
+
+    /// PUBCOMP: completes a QoS 2 message. False if it was not awaiting PUBCOMP.
+    pub fn pubcomp(&self, packet_id: PacketId) -> bool {
+        let mut s = self.state.lock();
+        if matches!(s.inflight.get(&packet_id.get()), Some(Inflight::AwaitComp)) {
+            s.inflight.remove(&packet_id.get());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets an in-flight message that could not be sent (too large for the client).
+    pub fn forget_inflight(&self, packet_id: PacketId) {
+        self.state.lock().inflight.remove(&packet_id.get());
+    }
+
+    /// Number of queued (not yet in flight) messages.
+    pub fn queued_len(&self) -> usize {
+        self.state.lock().outbox.len()
+    }
+}
+
+impl SessionState {
+    /// The next free packet identifier after the last one used, wrapping 65535 -> 1 and skipping
+    /// identifiers still in flight [MQTT-2.2.1-3]; starts at 1 for a new session.
+    fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..u16::MAX {
+            let candidate = self.next_packet_id;
+            self.next_packet_id = if candidate == u16::MAX { 1 } else { candidate + 1 };
+            if !self.inflight.contains_key(&candidate) {
+                return PacketId::new(candidate);
+            }
+        }
+        None
+    }
+}
+
+impl Subscriber for Session {
+    fn deliver(&self, message: &Arc<Message>, delivery: Delivery) {
+        self.enqueue(Outgoing {
+            message: Arc::clone(message),
+            qos: delivery.qos,
+            retain: delivery.retain_as_published && message.retain,
+            subscription_ids: delivery.subscription_ids,
+            shared: None,
+        });
+    }
+
+    fn identity(&self) -> Option<&str> {
+        Some(&self.client_id)
+    }
+}

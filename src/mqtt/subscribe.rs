@@ -1,0 +1,193 @@
+//! SUBSCRIBE and UNSUBSCRIBE: each filter becomes a binding of the session (or of its shared
+//! group) on the MQTT exchange; retained messages are sent as the Retain Handling option says.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use ferromq_mqtt::{
+    topic::parse_shared, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter,
+    UnsubAck, Unsubscribe,
+};
+
+use super::conn::Conn;
+use super::reason::MqttError;
+use super::session::{Outgoing, Session, Subscription};
+use super::shared::SharedGroup;
+use super::Mqtt;
+use crate::broker::binding::{Binding, BindingOptions, Subscriber};
+use crate::broker::exchange::BindingKey;
+use crate::broker::routing_key;
+
+impl Conn {
+    /// SUBSCRIBE: bind every filter, answer SUBACK, then queue matching retained messages
+    /// (SUBACK is written first, so the client sees it before them).
+    pub(super) fn on_subscribe(&mut self, sub: Subscribe, wbuf: &mut BytesMut) -> Result<(), MqttError> {
+        let id = sub.properties.subscription_identifiers.first().copied();
+        let mut reasons = Vec::with_capacity(sub.filters.len());
+        let mut retained_for = Vec::new();
+        for f in sub.filters {
+            let shared = parse_shared(&f.filter).map(|(g, flt)| (g.to_string(), flt.to_string()));
+            if shared.is_some() && f.options.no_local && self.version.is_v5() {
+                // [MQTT-3.8.3-4]
+                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "No Local on a shared subscription"));
+            }
+            let subscription = Subscription { options: f.options, id };
+            let existed = self.subscribe_one(&f.filter, shared, subscription);
+            reasons.push(ReasonCode(f.options.qos as u8));
+            let send_retained = match f.options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendIfNew => !existed,
+                RetainHandling::DoNotSend => false,
+            };
+            // Retained messages are not sent to shared subscriptions (MQTT 5.0 section 4.8.2).
+            if send_retained && parse_shared(&f.filter).is_none() {
+                retained_for.push((f, id));
+            }
+        }
+        self.send(
+            wbuf,
+            &Packet::SubAck(SubAck {
+                packet_id: sub.packet_id,
+                reasons,
+                properties: Properties::default(),
+            }),
+        );
+        for (f, id) in retained_for {
+            self.send_retained(&f, id);
+        }
+        Ok(())
+    }
+
+    /// Binds one filter; returns whether the session already had it (then it is replaced
+    /// [MQTT-3.8.4-3]).
+    fn subscribe_one(&mut self, filter: &str, shared: Option<(String, String)>, subscription: Subscription) -> bool {
+        let previous = self.session.lock().subscriptions.insert(filter.to_string(), subscription);
+        let mqtt = &self.mqtt;
+        match shared {
+            Some((group, shared_filter)) => {
+                let g = mqtt
+                    .shared
+                    .entry((group.clone(), shared_filter.clone()))
+                    .or_insert_with(|| {
+                        let g = SharedGroup::new(&group, &shared_filter);
+                        let destination: Arc<dyn Subscriber> = g.clone();
+                        let binding = Binding {
+                            destination,
+                            options: BindingOptions::default(),
+                        };
+                        mqtt.core.vhost.mqtt_exchange().kind.bind(BindingKey::Mqtt(&shared_filter), binding);
+                        g
+                    })
+                    .clone();
+                g.join(&self.session, binding_options(subscription));
+            }
+            None => {
+                if let Some(old) = previous {
+                    unbind(mqtt, &self.session, filter, old);
+                }
+                mqtt.core
+                    .vhost
+                    .mqtt_exchange()
+                    .kind
+                    .bind(BindingKey::Mqtt(filter), session_binding(&self.session, subscription));
+            }
+        }
+        previous.is_some()
+    }
+
+    /// Queues the retained messages matching a new subscription, with RETAIN set
+    /// [MQTT-3.3.1-9] and QoS capped by the subscription.
+    fn send_retained(&self, f: &SubscribeFilter, id: Option<u32>) {
+        let levels = routing_key::parse_mqtt_filter(&f.filter);
+        for (_topic, message) in self.mqtt.core.vhost.retained.matching(&levels) {
+            let qos = (f.options.qos as u8).min(message.qos);
+            self.session.enqueue(Outgoing {
+                message,
+                qos,
+                retain: true,
+                subscription_ids: id.into_iter().collect(),
+                shared: None,
+            });
+        }
+    }
+
+    /// UNSUBSCRIBE: remove each filter; v5 reports per filter whether it existed.
+    pub(super) fn on_unsubscribe(&mut self, unsub: Unsubscribe, wbuf: &mut BytesMut) {
+        let mut reasons = Vec::with_capacity(unsub.filters.len());
+        for filter in unsub.filters {
+            let removed = self.session.lock().subscriptions.remove(&filter);
+            reasons.push(match removed {
+                Some(sub) => {
+                    unbind(&self.mqtt, &self.session, &filter, sub);
+                    ReasonCode::SUCCESS
+                }
+                None => ReasonCode::NO_SUBSCRIPTION_EXISTED,
+            });
+        }
+        self.send(
+            wbuf,
+            &Packet::UnsubAck(UnsubAck {
+                packet_id: unsub.packet_id,
+                reasons,
+                properties: Properties::default(),
+            }),
+        );
+    }
+}
+
+fn binding_options(s: Subscription) -> BindingOptions {
+    BindingOptions {
+        max_qos: s.options.qos as u8,
+        no_local: s.options.no_local,
+        retain_as_published: s.options.retain_as_published,
+        subscription_id: s.id,
+    }
+}
+
+fn session_binding(session: &Arc<Session>, s: Subscription) -> Binding {
+    let destination: Arc<dyn Subscriber> = session.clone();
+    Binding {
+        destination,
+        options: binding_options(s),
+    }
+}
+
+/// Removes one subscription's binding (or the session's membership of a shared group; the
+/// group's binding goes when its last member leaves).
+pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subscription) {
+    let exchange = mqtt.core.vhost.mqtt_exchange();
+    match parse_shared(filter) {
+        Some((group, shared_filter)) => {
+            let key = (group.to_string(), shared_filter.to_string());
+            let mut emptied = None;
+            mqtt.shared.remove_if(&key, |_, g| {
+                if g.leave(session) == 0 {
+                    emptied = Some(Arc::clone(g));
+                    true
+                } else {
+                    false
+                }
+            });
+            if let Some(g) = emptied {
+                let destination: Arc<dyn Subscriber> = g;
+                let binding = Binding {
+                    destination,
+                    options: BindingOptions::default(),
+                };
+                exchange.kind.unbind(BindingKey::Mqtt(shared_filter), &binding);
+            }
+        }
+        None => {
+            exchange.kind.unbind(BindingKey::Mqtt(filter), &session_binding(session, sub));
+        }
+    }
+}
+
+/// Hands messages that reached `session` through shared subscriptions to other members.
+pub fn redistribute(orphans: Vec<Outgoing>) {
+    for o in orphans {
+        if let Some(group) = o.shared.clone() {
+            group.redistribute(o);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Listeners, the accept loop and graceful shutdown. Owns sockets until it hands each one to a
+//! protocol adapter; knows nothing of packets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::Core;
+use crate::config::{Config, Listen};
+
+/// Errors that stop the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not bind.
+    #[error("cannot bind {protocol} listener on {addr}: {source}")]
+    Bind {
+        /// "MQTT" or "AMQP".
+        protocol: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Waiting for a shutdown signal failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A broker running inside this process (the binary, or a test).
+pub struct RunningBroker {
+    mqtt_addr: Option<SocketAddr>,
+    core: Arc<Core>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningBroker {
+    /// Binds the configured listeners and starts serving. Logs one line per listener with the
+    /// address actually bound (so port 0 reports the real port).
+    pub async fn start(config: Config) -> Result<RunningBroker, ServerError> {
+        let core = Core::new(&config);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut mqtt_addr = None;
+        let mqtt = crate::mqtt::Mqtt::new(Arc::clone(&core));
+        if let Listen::Addr(addr) = config.mqtt_listen {
+            let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
+                protocol: "MQTT",
+                addr,
+                source,
+            })?;
+            let bound = listener.local_addr().map_err(|source| ServerError::Bind {
+                protocol: "MQTT",
+                addr,
+                source,
+            })?;
+            tracing::info!(protocol = "mqtt", address = %bound, "listening for MQTT on {bound}");
+            mqtt_addr = Some(bound);
+            let serve: Serve = {
+                let mqtt = Arc::clone(&mqtt);
+                Arc::new(move |stream, peer, shutdown| {
+                    Box::pin(crate::mqtt::serve(stream, peer, Arc::clone(&mqtt), shutdown))
+                })
+            };
+            tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
+        }
+        if let Listen::Addr(addr) = config.amqp_listen {
+            // AMQP 0-9-1 arrives with its own issue; until then the flag is accepted and the
+            // port left free rather than bound by a listener that cannot speak the protocol.
+            tracing::warn!(address = %addr, "AMQP 0-9-1 is not implemented yet; no AMQP listener started");
+        }
+        tasks.spawn(crate::mqtt::sys::run(mqtt, shutdown_rx.clone()));
+        Ok(RunningBroker {
+            mqtt_addr,
+            core,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The bound MQTT address, if the MQTT listener is on.
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_addr
+    }
+
+    /// The routing core (for tests and embedding).
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Stops accepting, asks every connection to close, and waits for the listeners to stop.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Runs the broker until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let broker = RunningBroker::start(config).await?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    broker.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), ServerError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(ServerError::Signal),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(ServerError::Signal)
+    }
+}
+
+/// Starts serving one accepted socket on its own task.
+type Serve = Arc<dyn Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> ConnectionFuture + Send + Sync>;
+
+/// One connection's whole life, run as one task.
+type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+async fn accept_loop(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: Serve) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Small packets (PUBACK, PINGRESP) must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve(stream, peer, shutdown.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Connections see the same shutdown signal and close themselves; wait a bounded time.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
