@@ -146,7 +146,10 @@ impl Config {
 
     /// Loads `file` (if any) over the defaults, then applies `overrides` (CLI and environment,
     /// already merged by clap with CLI first).
-    pub fn load(file: Option<&std::path::Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&std::path::Path>,
+        overrides: Overrides,
+    ) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -215,7 +218,10 @@ mod tests {
         assert_eq!(c.amqp_listen, Listen::Off);
         assert_eq!(c.log_level, "warn");
         assert_eq!(c.mqtt.max_inflight, 7);
-        assert_eq!(c.mqtt.max_queued_messages, MqttConfig::default().max_queued_messages);
+        assert_eq!(
+            c.mqtt.max_queued_messages,
+            MqttConfig::default().max_queued_messages
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -47,11 +47,13 @@ impl RunningBroker {
         let mut mqtt_addr = None;
         let mqtt = crate::mqtt::Mqtt::new(Arc::clone(&core));
         if let Listen::Addr(addr) = config.mqtt_listen {
-            let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
-                protocol: "MQTT",
-                addr,
-                source,
-            })?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    protocol: "MQTT",
+                    addr,
+                    source,
+                })?;
             let bound = listener.local_addr().map_err(|source| ServerError::Bind {
                 protocol: "MQTT",
                 addr,
@@ -62,7 +64,12 @@ impl RunningBroker {
             let serve: Serve = {
                 let mqtt = Arc::clone(&mqtt);
                 Arc::new(move |stream, peer, shutdown| {
-                    Box::pin(crate::mqtt::serve(stream, peer, Arc::clone(&mqtt), shutdown))
+                    Box::pin(crate::mqtt::serve(
+                        stream,
+                        peer,
+                        Arc::clone(&mqtt),
+                        shutdown,
+                    ))
                 })
             };
             tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
@@ -125,7 +132,8 @@ async fn wait_for_signal() -> Result<(), ServerError> {
 }
 
 /// Starts serving one accepted socket on its own task.
-type Serve = Arc<dyn Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> ConnectionFuture + Send + Sync>;
+type Serve =
+    Arc<dyn Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> ConnectionFuture + Send + Sync>;
 
 /// One connection's whole life, run as one task.
 type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

@@ -87,7 +87,9 @@ impl RawClient {
             self.stream.read_exact(&mut body).await.ok()?;
             Some((first[0], body))
         };
-        tokio::time::timeout(WAIT, read).await.expect("broker answered or closed in time")
+        tokio::time::timeout(WAIT, read)
+            .await
+            .expect("broker answered or closed in time")
     }
 
     /// Asserts the broker closes the connection (after any packets, which are returned).

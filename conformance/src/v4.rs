@@ -53,7 +53,11 @@ pub async fn connect_with(options: MqttOptions) -> Client {
     let session_present = loop {
         match super::recv(&mut rx, "CONNACK").await {
             Some(Packet::ConnAck(ack)) => {
-                assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success, "connection accepted");
+                assert_eq!(
+                    ack.code,
+                    rumqttc::ConnectReturnCode::Success,
+                    "connection accepted"
+                );
                 break ack.session_present;
             }
             Some(_) => continue,
@@ -81,9 +85,22 @@ impl Client {
 
     /// Publishes at QoS 1 or 2 and waits until the broker acknowledged it (PUBACK / PUBCOMP),
     /// which it does only after routing the message and updating the retained store.
-    pub async fn publish_acked(&mut self, topic: &str, qos: rumqttc::QoS, retain: bool, payload: &[u8]) {
-        assert_ne!(qos, rumqttc::QoS::AtMostOnce, "QoS 0 has no acknowledgement");
-        self.client.publish(topic, qos, retain, payload.to_vec()).await.expect("publish queued");
+    pub async fn publish_acked(
+        &mut self,
+        topic: &str,
+        qos: rumqttc::QoS,
+        retain: bool,
+        payload: &[u8],
+    ) {
+        assert_ne!(
+            qos,
+            rumqttc::QoS::AtMostOnce,
+            "QoS 0 has no acknowledgement"
+        );
+        self.client
+            .publish(topic, qos, retain, payload.to_vec())
+            .await
+            .expect("publish queued");
         loop {
             match super::recv(&mut self.events, "PUBACK/PUBCOMP").await {
                 Some(Packet::PubAck(_)) if qos == rumqttc::QoS::AtLeastOnce => return,
@@ -107,7 +124,10 @@ impl Client {
 
     /// Subscribes and waits for SUBACK.
     pub async fn subscribe(&mut self, filter: &str, qos: rumqttc::QoS) {
-        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
         let codes = self.suback().await;
         assert_eq!(codes.len(), 1);
     }

@@ -45,7 +45,10 @@ pub async fn connect_with(options: MqttOptions) -> Client {
                 }
                 Ok(Event::Outgoing(_)) => {}
                 // rumqttc reports a server DISCONNECT as an error; surface it as the packet.
-                Err(ConnectionError::MqttState(StateError::ServerDisconnect { reason_code, .. })) => {
+                Err(ConnectionError::MqttState(StateError::ServerDisconnect {
+                    reason_code,
+                    ..
+                })) => {
                     let d = Disconnect::new(reason_code);
                     let _ = tx.send(Some(Packet::Disconnect(d)));
                     let _ = tx.send(None);
@@ -103,7 +106,10 @@ impl Client {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Err(_) => return,
                 Ok(Some(Some(Packet::Publish(p)))) => {
-                    panic!("unexpected PUBLISH on {}", String::from_utf8_lossy(&p.topic))
+                    panic!(
+                        "unexpected PUBLISH on {}",
+                        String::from_utf8_lossy(&p.topic)
+                    )
                 }
                 Ok(Some(Some(_))) => continue,
                 Ok(_) => return,

@@ -2,6 +2,8 @@
 //! in-process broker on 127.0.0.1:0. One binary, modules numbered by spec area; each test's
 //! spec statements are listed in conformance/SPEC-MAP.md.
 
+#[path = "mqtt/malformed_01_raw.rs"]
+mod malformed_01_raw;
 #[path = "mqtt/mqtt311_01_connect.rs"]
 mod mqtt311_01_connect;
 #[path = "mqtt/mqtt311_02_publish.rs"]
@@ -18,5 +20,3 @@ mod mqtt5_01_connect;
 mod mqtt5_02_publish;
 #[path = "mqtt/mqtt5_03_subscribe.rs"]
 mod mqtt5_03_subscribe;
-#[path = "mqtt/malformed_01_raw.rs"]
-mod malformed_01_raw;

@@ -86,7 +86,10 @@ impl Hash for Binding {
 impl std::fmt::Debug for Binding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Binding")
-            .field("destination", &format_args!("{:#x}", self.destination_key()))
+            .field(
+                "destination",
+                &format_args!("{:#x}", self.destination_key()),
+            )
             .field("options", &self.options)
             .finish()
     }

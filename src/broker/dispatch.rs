@@ -22,7 +22,11 @@ pub fn dispatch(message: &Arc<Message>, bindings: &[Binding]) -> usize {
             let mut start = 0;
             while start < order.len() {
                 let key = order[start].destination_key();
-                let end = start + order[start..].iter().take_while(|b| b.destination_key() == key).count();
+                let end = start
+                    + order[start..]
+                        .iter()
+                        .take_while(|b| b.destination_key() == key)
+                        .count();
                 delivered += deliver_merged(message, &order[start..end]);
                 start = end;
             }

@@ -28,7 +28,10 @@ impl Inbound {
     pub fn resolve(&mut self, topic: &mut String, alias: Option<u16>) -> Result<(), MqttError> {
         let Some(alias) = alias else {
             if topic.is_empty() {
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "empty topic without topic alias"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "empty topic without topic alias",
+                ));
             }
             return Ok(());
         };

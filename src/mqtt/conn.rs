@@ -61,8 +61,12 @@ pub enum Exit {
 }
 
 /// Serves one socket from CONNECT to close.
-pub async fn run<S>(stream: S, peer: SocketAddr, mqtt: Arc<Mqtt>, mut shutdown: watch::Receiver<bool>)
-where
+pub async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    mqtt: Arc<Mqtt>,
+    mut shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut io = Framed::new(stream);
@@ -107,7 +111,10 @@ async fn read_connect<S: AsyncRead + AsyncWrite + Unpin>(
         match decode(&mut io.rbuf, ProtocolVersion::V5, max_packet)? {
             Some(Packet::Connect(c)) => return Ok(Some(c)),
             Some(_) => {
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "first packet is not CONNECT"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "first packet is not CONNECT",
+                ));
             }
             None => {}
         }
@@ -146,7 +153,8 @@ impl Conn {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Exit {
         let max_packet = self.mqtt.core.config.mqtt.max_packet_size;
-        let keep_alive = (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        let keep_alive =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
         let mut deadline = keep_alive.map(|k| Instant::now() + k);
         let kick = Arc::clone(&self.kick);
         let session = Arc::clone(&self.session);
@@ -182,7 +190,11 @@ impl Conn {
     }
 
     /// Handles one packet from the client. `Ok(Some(exit))` ends the connection.
-    fn handle(&mut self, packet: Packet, wbuf: &mut bytes::BytesMut) -> Result<Option<Exit>, MqttError> {
+    fn handle(
+        &mut self,
+        packet: Packet,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<Option<Exit>, MqttError> {
         match packet {
             Packet::Publish(p) => self.on_publish(p, wbuf)?,
             Packet::PubRel(p) => self.on_pubrel(p, wbuf),
@@ -196,13 +208,22 @@ impl Conn {
             Packet::Auth(_) => {
                 // No enhanced authentication method was accepted at CONNECT, so AUTH is a
                 // protocol error [MQTT-4.12.0-1].
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "AUTH without an authentication method"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "AUTH without an authentication method",
+                ));
             }
             Packet::Connect(_) => {
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "second CONNECT [MQTT-3.1.0-2]"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "second CONNECT [MQTT-3.1.0-2]",
+                ));
             }
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "server-to-client packet sent by client"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "server-to-client packet sent by client",
+                ));
             }
         }
         Ok(None)
@@ -253,7 +274,13 @@ impl Conn {
             }
         };
         io.close().await;
-        super::connect::release_session(&self.mqtt, &self.session, self.generation, self.session_expiry, will);
+        super::connect::release_session(
+            &self.mqtt,
+            &self.session,
+            self.generation,
+            self.session_expiry,
+            will,
+        );
     }
 
     fn send_disconnect(&self, wbuf: &mut bytes::BytesMut, reason: ReasonCode, why: Option<String>) {

@@ -48,7 +48,11 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 
     if connect.properties.authentication_method.is_some() {
         // No enhanced authentication method is configured [MQTT-4.12.0-1].
-        refuse(io, ReasonCode::BAD_AUTHENTICATION_METHOD, "enhanced authentication is not supported");
+        refuse(
+            io,
+            ReasonCode::BAD_AUTHENTICATION_METHOD,
+            "enhanced authentication is not supported",
+        );
         return None;
     }
     let mut assigned = None;
@@ -60,15 +64,24 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             ProtocolVersion::V5 => true,
         };
         if !allowed {
-            refuse(io, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID, "empty client identifier");
+            refuse(
+                io,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                "empty client identifier",
+            );
             return None;
         }
         let id = generate_client_id();
         assigned = Some(id.clone());
         id.into()
     } else {
-        if version == ProtocolVersion::V31 && connect.client_id.chars().count() > V31_MAX_CLIENT_ID {
-            refuse(io, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID, "MQTT 3.1 client identifier over 23 characters");
+        if version == ProtocolVersion::V31 && connect.client_id.chars().count() > V31_MAX_CLIENT_ID
+        {
+            refuse(
+                io,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                "MQTT 3.1 client identifier over 23 characters",
+            );
             return None;
         }
         connect.client_id.as_str().into()
@@ -84,7 +97,11 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     match decision {
         Decision::Allow { .. } => {}
         Decision::BadCredentials => {
-            refuse(io, ReasonCode::BAD_USER_NAME_OR_PASSWORD, "bad user name or password");
+            refuse(
+                io,
+                ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+                "bad user name or password",
+            );
             return None;
         }
         Decision::NotAuthorized => {
@@ -110,7 +127,9 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 
     let mut keep_alive = connect.keep_alive;
     let mut server_keep_alive = None;
-    if keep_alive > cfg.max_keepalive_secs || (keep_alive == 0 && cfg.max_keepalive_secs < u16::MAX && version.is_v5()) {
+    if keep_alive > cfg.max_keepalive_secs
+        || (keep_alive == 0 && cfg.max_keepalive_secs < u16::MAX && version.is_v5())
+    {
         keep_alive = cfg.max_keepalive_secs;
         server_keep_alive = Some(keep_alive);
     }
@@ -132,7 +151,10 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     tracing::debug!(%peer, %client_id, ?version, session_present, keep_alive, "client connected");
 
     let client_receive_max = if version.is_v5() {
-        connect.properties.receive_maximum.unwrap_or(DEFAULT_RECEIVE_MAXIMUM)
+        connect
+            .properties
+            .receive_maximum
+            .unwrap_or(DEFAULT_RECEIVE_MAXIMUM)
     } else {
         cfg.max_inflight
     };
@@ -150,7 +172,11 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             .properties
             .maximum_packet_size
             .map_or(usize::MAX, |m| m as usize),
-        aliases_in: alias::Inbound::new(if version.is_v5() { cfg.topic_alias_maximum } else { 0 }),
+        aliases_in: alias::Inbound::new(if version.is_v5() {
+            cfg.topic_alias_maximum
+        } else {
+            0
+        }),
         aliases_out: alias::Outbound::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
         kick,
         ready: Vec::new(),
@@ -166,7 +192,10 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (Arc<Session>, bool) {
     let fresh = Session::new(Arc::clone(client_id), Arc::clone(&mqtt.core));
     let (session, previous, present) = {
-        let mut entry = mqtt.sessions.entry(Arc::clone(client_id)).or_insert_with(|| Arc::clone(&fresh));
+        let mut entry = mqtt
+            .sessions
+            .entry(Arc::clone(client_id))
+            .or_insert_with(|| Arc::clone(&fresh));
         if Arc::ptr_eq(entry.value(), &fresh) {
             (fresh, None, false)
         } else if clean_start {
@@ -231,7 +260,8 @@ pub fn release_session(
 
 /// Removes `session` from the registry (if it is still the registered one) and ends it.
 fn remove_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
-    mqtt.sessions.remove_if(&session.client_id, |_, s| Arc::ptr_eq(s, session));
+    mqtt.sessions
+        .remove_if(&session.client_id, |_, s| Arc::ptr_eq(s, session));
     end_session(mqtt, session);
 }
 

@@ -29,7 +29,9 @@ pub fn resend_inflight(conn: &mut Conn, wbuf: &mut BytesMut) {
     let now = Instant::now();
     for item in conn.session.resend_list() {
         match item {
-            Resend::Publish(id, outgoing) => write_publish(conn, wbuf, &outgoing, Some(id), true, now),
+            Resend::Publish(id, outgoing) => {
+                write_publish(conn, wbuf, &outgoing, Some(id), true, now)
+            }
             Resend::PubRel(id) => conn.send(
                 wbuf,
                 &Packet::PubRel(PubResponse {
@@ -56,7 +58,8 @@ fn write_publish(
         // A message larger than the client's Maximum Packet Size is not sent; it counts as
         // delivered [MQTT-3.1.2-25]. Checked with the full topic, before an alias is assigned,
         // so an alias is never announced in a packet that is then dropped.
-        let too_large = encoded_len(&packet, conn.version).map_or(true, |n| n > conn.client_max_packet);
+        let too_large =
+            encoded_len(&packet, conn.version).map_or(true, |n| n > conn.client_max_packet);
         let Packet::Publish(p) = packet else { return };
         publish = p;
         if too_large {

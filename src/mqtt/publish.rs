@@ -16,8 +16,13 @@ use crate::metrics::Metrics;
 
 impl Conn {
     /// A PUBLISH from the client.
-    pub(super) fn on_publish(&mut self, mut publish: Publish, wbuf: &mut BytesMut) -> Result<(), MqttError> {
-        self.aliases_in.resolve(&mut publish.topic, publish.properties.topic_alias)?;
+    pub(super) fn on_publish(
+        &mut self,
+        mut publish: Publish,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), MqttError> {
+        self.aliases_in
+            .resolve(&mut publish.topic, publish.properties.topic_alias)?;
         publish.properties.topic_alias = None;
         Metrics::add(&self.mqtt.core.metrics.messages_received, 1);
         let packet_id = publish.packet_id;
@@ -34,7 +39,8 @@ impl Conn {
                 let first_time = {
                     let mut s = self.session.lock();
                     if !s.inbound_qos2.contains(&id.get())
-                        && s.inbound_qos2.len() >= usize::from(self.mqtt.core.config.mqtt.receive_maximum)
+                        && s.inbound_qos2.len()
+                            >= usize::from(self.mqtt.core.config.mqtt.receive_maximum)
                     {
                         // [MQTT-3.3.4-7]: more unacknowledged QoS 2 than our Receive Maximum.
                         return Err(MqttError::protocol(
@@ -54,7 +60,10 @@ impl Conn {
             }
             // The codec guarantees a packet identifier for QoS > 0.
             (_, None) => {
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "QoS > 0 without packet identifier"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "QoS > 0 without packet identifier",
+                ));
             }
         }
         Ok(())
@@ -62,7 +71,11 @@ impl Conn {
 
     /// PUBREL: the client releases a QoS 2 packet identifier; answer PUBCOMP.
     pub(super) fn on_pubrel(&mut self, rel: PubResponse, wbuf: &mut BytesMut) {
-        let known = self.session.lock().inbound_qos2.remove(&rel.packet_id.get());
+        let known = self
+            .session
+            .lock()
+            .inbound_qos2
+            .remove(&rel.packet_id.get());
         let reason = if known {
             ReasonCode::SUCCESS
         } else {

@@ -36,7 +36,10 @@ pub enum MqttError {
 impl MqttError {
     /// A protocol error with reason `code`.
     pub fn protocol(code: ReasonCode, why: impl Into<Cow<'static, str>>) -> MqttError {
-        MqttError::Protocol { code, why: why.into() }
+        MqttError::Protocol {
+            code,
+            why: why.into(),
+        }
     }
 
     /// The v5 DISCONNECT reason to send before closing, if any is sent at all.

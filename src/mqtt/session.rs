@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 use super::shared::SharedGroup;
 use crate::broker::binding::{Delivery, Subscriber};
 use crate::broker::message::Message;
-use crate::metrics::Metrics;
 use crate::broker::Core;
+use crate::metrics::Metrics;
 
 /// One subscription as the session remembers it (to answer re-subscribes and to unbind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,12 @@ impl Session {
     }
 
     /// Makes connection `generation` the owner; returns the previous owner's takeover signal.
-    pub fn attach(&self, generation: u64, kick: Arc<Notify>, expiry_secs: u32) -> Option<Arc<Notify>> {
+    pub fn attach(
+        &self,
+        generation: u64,
+        kick: Arc<Notify>,
+        expiry_secs: u32,
+    ) -> Option<Arc<Notify>> {
         let mut s = self.state.lock();
         s.owner = generation;
         s.epoch += 1;
@@ -176,7 +181,8 @@ impl Session {
         let mut s = self.state.lock();
         s.ended = true;
         self.online.store(false, Ordering::Release);
-        let mut orphans: Vec<Outgoing> = s.outbox.drain(..).filter(|o| o.shared.is_some()).collect();
+        let mut orphans: Vec<Outgoing> =
+            s.outbox.drain(..).filter(|o| o.shared.is_some()).collect();
         for inflight in std::mem::take(&mut s.inflight).into_values() {
             if let Inflight::AwaitAck(o) = inflight {
                 if o.shared.is_some() {
@@ -241,7 +247,8 @@ impl Session {
             let Some(outgoing) = s.outbox.pop_front() else {
                 break;
             };
-            s.inflight.insert(packet_id.get(), Inflight::AwaitAck(outgoing.clone()));
+            s.inflight
+                .insert(packet_id.get(), Inflight::AwaitAck(outgoing.clone()));
             ready.push(Ready {
                 packet_id: Some(packet_id),
                 outgoing,
@@ -322,7 +329,11 @@ impl SessionState {
     fn allocate_packet_id(&mut self) -> Option<PacketId> {
         for _ in 0..u16::MAX {
             let candidate = self.next_packet_id;
-            self.next_packet_id = if candidate == u16::MAX { 1 } else { candidate + 1 };
+            self.next_packet_id = if candidate == u16::MAX {
+                1
+            } else {
+                candidate + 1
+            };
             if !self.inflight.contains_key(&candidate) {
                 return PacketId::new(candidate);
             }

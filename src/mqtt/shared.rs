@@ -42,7 +42,10 @@ impl SharedGroup {
     /// Adds or updates a member.
     pub fn join(&self, session: &Arc<Session>, options: BindingOptions) {
         let mut members = self.members.lock();
-        match members.iter_mut().find(|m| Arc::ptr_eq(&m.session, session)) {
+        match members
+            .iter_mut()
+            .find(|m| Arc::ptr_eq(&m.session, session))
+        {
             Some(m) => m.options = options,
             None => members.push(Member {
                 session: Arc::clone(session),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use ferromq_mqtt::{
-    topic::parse_shared, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter,
-    UnsubAck, Unsubscribe,
+    topic::parse_shared, Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe,
+    SubscribeFilter, UnsubAck, Unsubscribe,
 };
 
 use super::conn::Conn;
@@ -21,7 +21,11 @@ use crate::broker::routing_key;
 impl Conn {
     /// SUBSCRIBE: bind every filter, answer SUBACK, then queue matching retained messages
     /// (SUBACK is written first, so the client sees it before them).
-    pub(super) fn on_subscribe(&mut self, sub: Subscribe, wbuf: &mut BytesMut) -> Result<(), MqttError> {
+    pub(super) fn on_subscribe(
+        &mut self,
+        sub: Subscribe,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), MqttError> {
         let id = sub.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(sub.filters.len());
         let mut retained_for = Vec::new();
@@ -29,9 +33,15 @@ impl Conn {
             let shared = parse_shared(&f.filter).map(|(g, flt)| (g.to_string(), flt.to_string()));
             if shared.is_some() && f.options.no_local && self.version.is_v5() {
                 // [MQTT-3.8.3-4]
-                return Err(MqttError::protocol(ReasonCode::PROTOCOL_ERROR, "No Local on a shared subscription"));
+                return Err(MqttError::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "No Local on a shared subscription",
+                ));
             }
-            let subscription = Subscription { options: f.options, id };
+            let subscription = Subscription {
+                options: f.options,
+                id,
+            };
             let existed = self.subscribe_one(&f.filter, shared, subscription);
             reasons.push(ReasonCode(f.options.qos as u8));
             let send_retained = match f.options.retain_handling {
@@ -60,8 +70,17 @@ impl Conn {
 
     /// Binds one filter; returns whether the session already had it (then it is replaced
     /// [MQTT-3.8.4-3]).
-    fn subscribe_one(&mut self, filter: &str, shared: Option<(String, String)>, subscription: Subscription) -> bool {
-        let previous = self.session.lock().subscriptions.insert(filter.to_string(), subscription);
+    fn subscribe_one(
+        &mut self,
+        filter: &str,
+        shared: Option<(String, String)>,
+        subscription: Subscription,
+    ) -> bool {
+        let previous = self
+            .session
+            .lock()
+            .subscriptions
+            .insert(filter.to_string(), subscription);
         let mqtt = &self.mqtt;
         match shared {
             Some((group, shared_filter)) => {
@@ -75,7 +94,11 @@ impl Conn {
                             destination,
                             options: BindingOptions::default(),
                         };
-                        mqtt.core.vhost.mqtt_exchange().kind.bind(BindingKey::Mqtt(&shared_filter), binding);
+                        mqtt.core
+                            .vhost
+                            .mqtt_exchange()
+                            .kind
+                            .bind(BindingKey::Mqtt(&shared_filter), binding);
                         g
                     })
                     .clone();
@@ -85,11 +108,10 @@ impl Conn {
                 if let Some(old) = previous {
                     unbind(mqtt, &self.session, filter, old);
                 }
-                mqtt.core
-                    .vhost
-                    .mqtt_exchange()
-                    .kind
-                    .bind(BindingKey::Mqtt(filter), session_binding(&self.session, subscription));
+                mqtt.core.vhost.mqtt_exchange().kind.bind(
+                    BindingKey::Mqtt(filter),
+                    session_binding(&self.session, subscription),
+                );
             }
         }
         previous.is_some()
@@ -174,11 +196,15 @@ pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subsc
                     destination,
                     options: BindingOptions::default(),
                 };
-                exchange.kind.unbind(BindingKey::Mqtt(shared_filter), &binding);
+                exchange
+                    .kind
+                    .unbind(BindingKey::Mqtt(shared_filter), &binding);
             }
         }
         None => {
-            exchange.kind.unbind(BindingKey::Mqtt(filter), &session_binding(session, sub));
+            exchange
+                .kind
+                .unbind(BindingKey::Mqtt(filter), &session_binding(session, sub));
         }
     }
 }

@@ -17,7 +17,11 @@ pub async fn run(mqtt: Arc<Mqtt>, mut shutdown: watch::Receiver<bool>) {
     if secs == 0 {
         return;
     }
-    publish(&mqtt, "$SYS/broker/version", format!("ferromq version {}", env!("CARGO_PKG_VERSION")));
+    publish(
+        &mqtt,
+        "$SYS/broker/version",
+        format!("ferromq version {}", env!("CARGO_PKG_VERSION")),
+    );
     let mut tick = tokio::time::interval(Duration::from_secs(secs));
     loop {
         tokio::select! {
@@ -38,13 +42,34 @@ fn publish_all(mqtt: &Arc<Mqtt>) {
         ("$SYS/broker/clients/active", connected.to_string()),
         ("$SYS/broker/clients/disconnected", disconnected.to_string()),
         ("$SYS/broker/clients/inactive", disconnected.to_string()),
-        ("$SYS/broker/clients/total", (connected + disconnected).to_string()),
-        ("$SYS/broker/messages/received", Metrics::get(&m.messages_received).to_string()),
-        ("$SYS/broker/messages/sent", Metrics::get(&m.messages_sent).to_string()),
-        ("$SYS/broker/publish/messages/dropped", Metrics::get(&m.messages_dropped).to_string()),
-        ("$SYS/broker/bytes/received", Metrics::get(&m.bytes_received).to_string()),
-        ("$SYS/broker/bytes/sent", Metrics::get(&m.bytes_sent).to_string()),
-        ("$SYS/broker/retained messages/count", mqtt.core.vhost.retained.len().to_string()),
+        (
+            "$SYS/broker/clients/total",
+            (connected + disconnected).to_string(),
+        ),
+        (
+            "$SYS/broker/messages/received",
+            Metrics::get(&m.messages_received).to_string(),
+        ),
+        (
+            "$SYS/broker/messages/sent",
+            Metrics::get(&m.messages_sent).to_string(),
+        ),
+        (
+            "$SYS/broker/publish/messages/dropped",
+            Metrics::get(&m.messages_dropped).to_string(),
+        ),
+        (
+            "$SYS/broker/bytes/received",
+            Metrics::get(&m.bytes_received).to_string(),
+        ),
+        (
+            "$SYS/broker/bytes/sent",
+            Metrics::get(&m.bytes_sent).to_string(),
+        ),
+        (
+            "$SYS/broker/retained messages/count",
+            mqtt.core.vhost.retained.len().to_string(),
+        ),
     ];
     for (topic, value) in values {
         publish(mqtt, topic, value);

@@ -52,7 +52,12 @@ pub fn will_to_message(will: ferromq_mqtt::Will, client_id: &Arc<str>, now: Inst
 
 /// The PUBLISH to send for a queued message. v5 properties are filled in; for v3 the encoder
 /// ignores them. The Message Expiry Interval is what is left of it [MQTT-3.3.2-6].
-pub fn to_publish(outgoing: &Outgoing, packet_id: Option<PacketId>, dup: bool, now: Instant) -> Publish {
+pub fn to_publish(
+    outgoing: &Outgoing,
+    packet_id: Option<PacketId>,
+    dup: bool,
+    now: Instant,
+) -> Publish {
     let m = &outgoing.message;
     let p = &m.properties;
     Publish {

@@ -11,8 +11,18 @@ use super::translate::will_to_message;
 use super::Mqtt;
 
 /// Publishes `will` now, or after its delay if the session lives on.
-pub fn publish(mqtt: &Arc<Mqtt>, will: ferromq_mqtt::Will, session: &Arc<Session>, epoch: u64, session_expiry: u32) {
-    let delay = will.properties.will_delay_interval.unwrap_or(0).min(session_expiry);
+pub fn publish(
+    mqtt: &Arc<Mqtt>,
+    will: ferromq_mqtt::Will,
+    session: &Arc<Session>,
+    epoch: u64,
+    session_expiry: u32,
+) {
+    let delay = will
+        .properties
+        .will_delay_interval
+        .unwrap_or(0)
+        .min(session_expiry);
     let client_id = Arc::clone(&session.client_id);
     if delay == 0 {
         let message = will_to_message(will, &client_id, Instant::now());

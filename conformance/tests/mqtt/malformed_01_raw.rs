@@ -22,7 +22,11 @@ async fn v5_disconnect_reason(b: &ferromq::RunningBroker, bad: &[u8]) -> u8 {
     let mut raw = connected_v5(b, "bad").await;
     raw.send(bad).await;
     let seen = raw.expect_close().await;
-    assert_eq!(seen.len(), 1, "exactly one DISCONNECT before close: {seen:02x?}");
+    assert_eq!(
+        seen.len(),
+        1,
+        "exactly one DISCONNECT before close: {seen:02x?}"
+    );
     assert_eq!(seen[0].0, 0xe0);
     seen[0].1[0]
 }
@@ -32,9 +36,15 @@ async fn v3_malformed_packets_close_the_connection() {
     let b = broker().await;
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("reserved PUBREL flags", vec![0x60, 0x02, 0x00, 0x01]),
-        ("remaining length of 5 bytes", vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
+        (
+            "remaining length of 5 bytes",
+            vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x01],
+        ),
         ("QoS 3", frame(0x36, &[0x00, 0x01, b'a', 0x00, 0x01])),
-        ("wildcard in topic name", frame(0x30, &[0x00, 0x03, b'a', b'/', b'#'])),
+        (
+            "wildcard in topic name",
+            frame(0x30, &[0x00, 0x03, b'a', b'/', b'#']),
+        ),
         ("invalid UTF-8", frame(0x30, &[0x00, 0x02, 0xc3, 0x28])),
         ("U+0000 in topic", frame(0x30, &[0x00, 0x02, b'a', 0x00])),
         ("SUBSCRIBE without filters", frame(0x82, &[0x00, 0x01])),
@@ -43,7 +53,10 @@ async fn v3_malformed_packets_close_the_connection() {
     for (what, bytes) in cases {
         let mut raw = connected_v311(&b, "bad").await;
         raw.send(&bytes).await;
-        assert!(raw.expect_close().await.is_empty(), "{what}: closed without a reply");
+        assert!(
+            raw.expect_close().await.is_empty(),
+            "{what}: closed without a reply"
+        );
     }
 }
 
@@ -59,7 +72,10 @@ async fn first_packet_must_be_connect() {
 async fn v5_malformed_gets_disconnect_0x81() {
     let b = broker().await;
     // Remaining length says 3, the topic length says 5.
-    assert_eq!(v5_disconnect_reason(&b, &[0x30, 0x03, 0x00, 0x05, b'a']).await, 0x81);
+    assert_eq!(
+        v5_disconnect_reason(&b, &[0x30, 0x03, 0x00, 0x05, b'a']).await,
+        0x81
+    );
 }
 
 #[tokio::test]
@@ -89,7 +105,8 @@ async fn bad_client_does_not_disturb_others() {
         let mut raw = connected_v311(&b, &format!("bad{round}")).await;
         raw.send(&[0x30, 0xff, 0xff, 0xff, 0xff, 0xff]).await;
         assert!(raw.expect_close().await.is_empty());
-        publ.publish_acked("steady", QoS::AtLeastOnce, false, &[round]).await;
+        publ.publish_acked("steady", QoS::AtLeastOnce, false, &[round])
+            .await;
         assert_eq!(&sub.publish().await.payload[..], &[round]);
     }
 }

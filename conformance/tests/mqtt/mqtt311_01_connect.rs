@@ -15,7 +15,9 @@ async fn accepted_connect_gets_connack_0() {
 async fn mqtt31_connect_with_mqisdp_is_accepted() {
     let b = broker().await;
     let mut raw = RawClient::connect(&b).await;
-    let mut body = vec![0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', 0x03, 0x02, 0x00, 0x1e];
+    let mut body = vec![
+        0x00, 0x06, b'M', b'Q', b'I', b's', b'd', b'p', 0x03, 0x02, 0x00, 0x1e,
+    ];
     body.extend_from_slice(&[0x00, 0x02, b'o', b'k']);
     raw.send(&frame(0x10, &body)).await;
     assert_eq!(raw.read_packet().await, Some((0x20, vec![0x00, 0x00])));
@@ -26,7 +28,9 @@ async fn empty_client_id_without_clean_session_is_rejected() {
     let b = broker().await;
     let mut raw = RawClient::connect(&b).await;
     // clean session 0, empty client id: [MQTT-3.1.3-8] CONNACK 0x02 then close.
-    let body = [0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x00, 0x00, 0x1e, 0x00, 0x00];
+    let body = [
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x00, 0x00, 0x1e, 0x00, 0x00,
+    ];
     raw.send(&frame(0x10, &body)).await;
     let seen = raw.expect_close().await;
     assert_eq!(seen, vec![(0x20, vec![0x00, 0x02])]);
@@ -36,7 +40,9 @@ async fn empty_client_id_without_clean_session_is_rejected() {
 async fn empty_client_id_with_clean_session_is_assigned() {
     let b = broker().await;
     let mut raw = RawClient::connect(&b).await;
-    let body = [0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x1e, 0x00, 0x00];
+    let body = [
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x1e, 0x00, 0x00,
+    ];
     raw.send(&frame(0x10, &body)).await;
     assert_eq!(raw.read_packet().await, Some((0x20, vec![0x00, 0x00])));
 }
@@ -45,7 +51,9 @@ async fn empty_client_id_with_clean_session_is_assigned() {
 async fn unsupported_protocol_level_gets_return_code_1() {
     let b = broker().await;
     let mut raw = RawClient::connect(&b).await;
-    let body = [0x00, 0x04, b'M', b'Q', b'T', b'T', 0x06, 0x02, 0x00, 0x1e, 0x00, 0x01, b'x'];
+    let body = [
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x06, 0x02, 0x00, 0x1e, 0x00, 0x01, b'x',
+    ];
     raw.send(&frame(0x10, &body)).await;
     // [MQTT-3.1.2-2]
     assert_eq!(raw.expect_close().await, vec![(0x20, vec![0x00, 0x01])]);
@@ -92,7 +100,10 @@ async fn keepalive_timeout_closes_connection() {
     // [MQTT-3.1.2-24] nothing within 1.5 x keep alive: the server disconnects.
     assert!(raw.expect_close().await.is_empty());
     let waited = started.elapsed();
-    assert!(waited >= std::time::Duration::from_millis(1400), "closed after {waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(1400),
+        "closed after {waited:?}"
+    );
 }
 
 #[tokio::test]

@@ -7,10 +7,13 @@ use rumqttc::QoS;
 async fn retained_message_is_sent_on_subscribe_with_retain_flag() {
     let b = broker().await;
     let mut publ = v4::connect(&b, "pub").await;
-    publ.publish_acked("r/a", QoS::AtLeastOnce, true, b"one").await;
-    publ.publish_acked("r/b", QoS::AtLeastOnce, true, b"two").await;
+    publ.publish_acked("r/a", QoS::AtLeastOnce, true, b"one")
+        .await;
+    publ.publish_acked("r/b", QoS::AtLeastOnce, true, b"two")
+        .await;
     // Replacing keeps only the latest [MQTT-3.3.1-5].
-    publ.publish_acked("r/a", QoS::AtLeastOnce, true, b"three").await;
+    publ.publish_acked("r/a", QoS::AtLeastOnce, true, b"three")
+        .await;
     let mut sub = v4::connect(&b, "sub").await;
     sub.subscribe("r/+", QoS::AtLeastOnce).await;
     let mut got = vec![sub.publish().await, sub.publish().await];
@@ -27,7 +30,8 @@ async fn retained_message_is_sent_on_subscribe_with_retain_flag() {
 async fn empty_retained_payload_deletes() {
     let b = broker().await;
     let mut publ = v4::connect(&b, "pub").await;
-    publ.publish_acked("del", QoS::AtLeastOnce, true, b"x").await;
+    publ.publish_acked("del", QoS::AtLeastOnce, true, b"x")
+        .await;
     publ.publish_acked("del", QoS::AtLeastOnce, true, b"").await;
     let mut probe = v4::connect(&b, "probe").await;
     probe.subscribe("del", QoS::AtMostOnce).await;
@@ -39,7 +43,8 @@ async fn empty_retained_payload_deletes() {
 async fn retained_qos_is_capped_by_subscription() {
     let b = broker().await;
     let mut publ = v4::connect(&b, "pub").await;
-    publ.publish_acked("cap", QoS::ExactlyOnce, true, b"x").await;
+    publ.publish_acked("cap", QoS::ExactlyOnce, true, b"x")
+        .await;
     let mut probe = v4::connect(&b, "probe").await;
     probe.subscribe("cap", QoS::AtMostOnce).await;
     let p = probe.publish().await;

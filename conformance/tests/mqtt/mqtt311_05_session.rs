@@ -13,10 +13,16 @@ async fn offline_messages_are_delivered_on_reconnect() {
     sub.client.disconnect().await.unwrap();
     sub.disconnected().await;
     let mut publ = v4::connect(&b, "pub").await;
-    publ.publish_acked("q", QoS::AtLeastOnce, false, b"while away").await;
-    publ.client.publish("q", QoS::AtMostOnce, false, "qos0 is not kept").await.unwrap();
-    publ.publish_acked("q", QoS::ExactlyOnce, false, b"second").await;
-    publ.publish_acked("q", QoS::AtLeastOnce, false, b"marker").await;
+    publ.publish_acked("q", QoS::AtLeastOnce, false, b"while away")
+        .await;
+    publ.client
+        .publish("q", QoS::AtMostOnce, false, "qos0 is not kept")
+        .await
+        .unwrap();
+    publ.publish_acked("q", QoS::ExactlyOnce, false, b"second")
+        .await;
+    publ.publish_acked("q", QoS::AtLeastOnce, false, b"marker")
+        .await;
     let mut back = v4::connect_with(o).await;
     assert!(back.session_present);
     assert_eq!(&back.publish().await.payload[..], b"while away");
@@ -33,7 +39,10 @@ async fn unacknowledged_message_is_resent_with_dup() {
     let mut sub = v4::connect_with(o.clone()).await;
     sub.subscribe("dup", QoS::AtLeastOnce).await;
     let publ = v4::connect(&b, "pub").await;
-    publ.client.publish("dup", QoS::AtLeastOnce, false, "again").await.unwrap();
+    publ.client
+        .publish("dup", QoS::AtLeastOnce, false, "again")
+        .await
+        .unwrap();
     let first = sub.publish().await;
     assert!(!first.dup);
     drop(sub);
@@ -58,7 +67,8 @@ async fn clean_session_discards_old_state() {
     let mut clean = v4::connect_with(o).await;
     assert!(!clean.session_present, "[MQTT-3.2.2-1]");
     let mut publ = v4::connect(&b, "pub").await;
-    publ.publish_acked("gone", QoS::AtLeastOnce, false, b"x").await;
+    publ.publish_acked("gone", QoS::AtLeastOnce, false, b"x")
+        .await;
     clean.no_publish().await;
 }
 
@@ -68,8 +78,14 @@ async fn outgoing_packet_ids_start_at_one() {
     let mut sub = v4::connect(&b, "ids").await;
     sub.subscribe("ids", QoS::AtLeastOnce).await;
     let publ = v4::connect(&b, "pub").await;
-    publ.client.publish("ids", QoS::AtLeastOnce, false, "a").await.unwrap();
-    publ.client.publish("ids", QoS::AtLeastOnce, false, "b").await.unwrap();
+    publ.client
+        .publish("ids", QoS::AtLeastOnce, false, "a")
+        .await
+        .unwrap();
+    publ.client
+        .publish("ids", QoS::AtLeastOnce, false, "b")
+        .await
+        .unwrap();
     assert_eq!(sub.publish().await.pkid, 1);
     assert_eq!(sub.publish().await.pkid, 2);
 }

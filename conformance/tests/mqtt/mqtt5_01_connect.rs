@@ -24,14 +24,18 @@ async fn empty_client_id_gets_assigned_identifier() {
     assert_eq!(first, 0x20);
     assert_eq!(&body[..2], &[0x00, 0x00]);
     // [MQTT-3.2.2-16] Assigned Client Identifier (0x12) among the properties.
-    assert!(body[3..].windows(1).any(|w| w[0] == 0x12), "properties: {body:02x?}");
+    assert!(
+        body[3..].windows(1).any(|w| w[0] == 0x12),
+        "properties: {body:02x?}"
+    );
 }
 
 #[tokio::test]
 async fn short_connack_form_is_never_sent() {
     let b = broker().await;
     let mut raw = RawClient::connect(&b).await;
-    raw.send(&conformance::raw_connect_v5("long-form", 30)).await;
+    raw.send(&conformance::raw_connect_v5("long-form", 30))
+        .await;
     let (_, body) = raw.read_packet().await.expect("CONNACK");
     // Flags, reason code, then a property length (never omitted).
     assert!(body.len() >= 3, "{body:02x?}");
@@ -70,7 +74,10 @@ async fn session_expiry_keeps_then_discards_session() {
     c.client.disconnect().await.unwrap();
     drop(c);
     let c = v5::connect_with(o.clone()).await;
-    assert!(c.connack.session_present, "[MQTT-3.1.2-23] kept within the expiry");
+    assert!(
+        c.connack.session_present,
+        "[MQTT-3.1.2-23] kept within the expiry"
+    );
     c.client.disconnect().await.unwrap();
     drop(c);
     // The expiry is a wall-clock interval on the broker; wait it out (plus margin).
@@ -90,7 +97,10 @@ async fn takeover_sends_disconnect_0x8e() {
             _ => None,
         })
         .await;
-    assert_eq!(reason, rumqttc::v5::mqttbytes::v5::DisconnectReasonCode::SessionTakenOver);
+    assert_eq!(
+        reason,
+        rumqttc::v5::mqttbytes::v5::DisconnectReasonCode::SessionTakenOver
+    );
 }
 
 #[tokio::test]

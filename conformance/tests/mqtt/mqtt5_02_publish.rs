@@ -10,8 +10,12 @@ use rumqttc::v5::mqttbytes::QoS;
 async fn properties_pass_through() {
     let b = broker().await;
     let mut sub = v5::connect(&b, "sub").await;
-    sub.client.subscribe("props", QoS::AtLeastOnce).await.unwrap();
-    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(())).await;
+    sub.client
+        .subscribe("props", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await;
     let publ = v5::connect(&b, "pub").await;
     let props = PublishProperties {
         payload_format_indicator: Some(1),
@@ -32,39 +36,61 @@ async fn properties_pass_through() {
     assert_eq!(got.response_topic.as_deref(), Some("reply/here"));
     assert_eq!(got.correlation_data.as_deref(), Some(&b"\x00\x01corr"[..]));
     // [MQTT-3.3.2-17] user properties in order, duplicates kept.
-    assert_eq!(got.user_properties, vec![("k".into(), "v".into()), ("k".into(), "v2".into())]);
+    assert_eq!(
+        got.user_properties,
+        vec![("k".into(), "v".into()), ("k".into(), "v2".into())]
+    );
     assert_eq!(got.content_type.as_deref(), Some("text/plain"));
     let left = got.message_expiry_interval.expect("expiry forwarded");
-    assert!(left <= 3600 && left >= 3590, "[MQTT-3.3.2-6] decremented: {left}");
+    assert!(
+        left <= 3600 && left >= 3590,
+        "[MQTT-3.3.2-6] decremented: {left}"
+    );
 }
 
 #[tokio::test]
 async fn puback_reports_no_matching_subscribers() {
     let b = broker().await;
     let mut publ = v5::connect(&b, "lonely").await;
-    publ.client.publish("nobody/listens", QoS::AtLeastOnce, false, "x").await.unwrap();
+    publ.client
+        .publish("nobody/listens", QoS::AtLeastOnce, false, "x")
+        .await
+        .unwrap();
     let ack = publ
         .next("PUBACK", |p| match p {
             Packet::PubAck(a) => Some(a),
             _ => None,
         })
         .await;
-    assert_eq!(ack.reason, rumqttc::v5::mqttbytes::v5::PubAckReason::NoMatchingSubscribers);
+    assert_eq!(
+        ack.reason,
+        rumqttc::v5::mqttbytes::v5::PubAckReason::NoMatchingSubscribers
+    );
 }
 
 #[tokio::test]
 async fn client_topic_alias_is_resolved() {
     let b = broker().await;
     let mut sub = v5::connect(&b, "sub").await;
-    sub.client.subscribe("alias/t", QoS::AtMostOnce).await.unwrap();
-    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(())).await;
+    sub.client
+        .subscribe("alias/t", QoS::AtMostOnce)
+        .await
+        .unwrap();
+    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await;
     let publ = v5::connect(&b, "pub").await;
     let set = PublishProperties {
         topic_alias: Some(1),
         ..PublishProperties::default()
     };
-    publ.client.publish_with_properties("alias/t", QoS::AtLeastOnce, false, "1", set.clone()).await.unwrap();
-    publ.client.publish_with_properties("", QoS::AtLeastOnce, false, "2", set).await.unwrap();
+    publ.client
+        .publish_with_properties("alias/t", QoS::AtLeastOnce, false, "1", set.clone())
+        .await
+        .unwrap();
+    publ.client
+        .publish_with_properties("", QoS::AtLeastOnce, false, "2", set)
+        .await
+        .unwrap();
     for expected in ["1", "2"] {
         let p = sub.publish().await;
         assert_eq!(&p.topic[..], b"alias/t");
@@ -79,10 +105,17 @@ async fn message_larger_than_client_maximum_is_not_sent() {
     o.set_max_packet_size(Some(128));
     let mut sub = v5::connect_with(o).await;
     sub.client.subscribe("size", QoS::AtMostOnce).await.unwrap();
-    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(())).await;
+    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await;
     let publ = v5::connect(&b, "pub").await;
-    publ.client.publish("size", QoS::AtMostOnce, false, vec![b'x'; 500]).await.unwrap();
-    publ.client.publish("size", QoS::AtMostOnce, false, "small").await.unwrap();
+    publ.client
+        .publish("size", QoS::AtMostOnce, false, vec![b'x'; 500])
+        .await
+        .unwrap();
+    publ.client
+        .publish("size", QoS::AtMostOnce, false, "small")
+        .await
+        .unwrap();
     // [MQTT-3.1.2-25] the large one is skipped, the small one arrives.
     assert_eq!(&sub.publish().await.payload[..], b"small");
 }
@@ -95,10 +128,17 @@ async fn receive_maximum_limits_unacknowledged_messages() {
     o.set_manual_acks(true);
     let mut sub = v5::connect_with(o).await;
     sub.client.subscribe("rm", QoS::AtLeastOnce).await.unwrap();
-    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(())).await;
+    sub.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await;
     let publ = v5::connect(&b, "pub").await;
-    publ.client.publish("rm", QoS::AtLeastOnce, false, "1").await.unwrap();
-    publ.client.publish("rm", QoS::AtLeastOnce, false, "2").await.unwrap();
+    publ.client
+        .publish("rm", QoS::AtLeastOnce, false, "1")
+        .await
+        .unwrap();
+    publ.client
+        .publish("rm", QoS::AtLeastOnce, false, "2")
+        .await
+        .unwrap();
     let first = sub.publish().await;
     assert_eq!(&first.payload[..], b"1");
     // [MQTT-3.3.4-9] no second QoS 1 message while the first is unacknowledged.
@@ -112,7 +152,9 @@ async fn server_assigns_topic_aliases_up_to_client_maximum() {
     let b = broker().await;
     let mut raw = conformance::RawClient::connect(&b).await;
     // v5 CONNECT with Topic Alias Maximum (0x22) = 2.
-    let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x1e, 0x03, 0x22, 0x00, 0x02];
+    let mut body = vec![
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x1e, 0x03, 0x22, 0x00, 0x02,
+    ];
     body.extend_from_slice(&[0x00, 0x02, b't', b'a']);
     raw.send(&conformance::frame(0x10, &body)).await;
     raw.read_packet().await.expect("CONNACK");
@@ -122,12 +164,18 @@ async fn server_assigns_topic_aliases_up_to_client_maximum() {
     assert_eq!(raw.read_packet().await.expect("SUBACK").0, 0x90);
     let publ = v5::connect(&b, "pub").await;
     for _ in 0..2 {
-        publ.client.publish("ta/one", QoS::AtMostOnce, false, "x").await.unwrap();
+        publ.client
+            .publish("ta/one", QoS::AtMostOnce, false, "x")
+            .await
+            .unwrap();
     }
     let (h1, first) = raw.read_packet().await.expect("first PUBLISH");
     assert_eq!(h1 & 0xf0, 0x30);
     // topic "ta/one", then properties containing Topic Alias (0x23) = 1.
-    assert_eq!(&first[..8], &[0x00, 0x06, b't', b'a', b'/', b'o', b'n', b'e']);
+    assert_eq!(
+        &first[..8],
+        &[0x00, 0x06, b't', b'a', b'/', b'o', b'n', b'e']
+    );
     assert_eq!(&first[8..12], &[0x03, 0x23, 0x00, 0x01]);
     let (_, second) = raw.read_packet().await.expect("second PUBLISH");
     // The second time: empty topic and the alias (MQTT 5.0 section 3.3.2.3.4).

@@ -5,7 +5,8 @@ use rumqttc::v5::mqttbytes::v5::{Filter, Packet, RetainForwardRule, SubscribePro
 use rumqttc::v5::mqttbytes::QoS;
 
 async fn suback(c: &mut v5::Client) {
-    c.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(())).await;
+    c.next("SUBACK", |p| matches!(p, Packet::SubAck(_)).then_some(()))
+        .await;
 }
 
 #[tokio::test]
@@ -16,11 +17,18 @@ async fn no_local_suppresses_own_messages() {
     f.nolocal = true;
     me.client.subscribe_many(vec![f]).await.unwrap();
     suback(&mut me).await;
-    me.client.publish("nl", QoS::AtMostOnce, false, "mine").await.unwrap();
+    me.client
+        .publish("nl", QoS::AtMostOnce, false, "mine")
+        .await
+        .unwrap();
     // [MQTT-3.8.3-3]
     me.no_publish().await;
     let other = v5::connect(&b, "other").await;
-    other.client.publish("nl", QoS::AtMostOnce, false, "theirs").await.unwrap();
+    other
+        .client
+        .publish("nl", QoS::AtMostOnce, false, "theirs")
+        .await
+        .unwrap();
     assert_eq!(&me.publish().await.payload[..], b"theirs");
 }
 
@@ -32,20 +40,32 @@ async fn subscription_identifier_is_attached() {
         id: Some(42),
         user_properties: vec![],
     };
-    sub.client.subscribe_with_properties("sid/+", QoS::AtMostOnce, props).await.unwrap();
+    sub.client
+        .subscribe_with_properties("sid/+", QoS::AtMostOnce, props)
+        .await
+        .unwrap();
     suback(&mut sub).await;
     let publ = v5::connect(&b, "pub").await;
-    publ.client.publish("sid/x", QoS::AtMostOnce, false, "x").await.unwrap();
+    publ.client
+        .publish("sid/x", QoS::AtMostOnce, false, "x")
+        .await
+        .unwrap();
     let p = sub.publish().await;
     // [MQTT-3.3.4-3]
-    assert_eq!(p.properties.expect("props").subscription_identifiers, vec![42]);
+    assert_eq!(
+        p.properties.expect("props").subscription_identifiers,
+        vec![42]
+    );
 }
 
 #[tokio::test]
 async fn retain_as_published_and_retain_handling() {
     let b = broker().await;
     let publ = v5::connect(&b, "pub").await;
-    publ.client.publish("rh", QoS::AtLeastOnce, true, "kept").await.unwrap();
+    publ.client
+        .publish("rh", QoS::AtLeastOnce, true, "kept")
+        .await
+        .unwrap();
     // Retain handling 2: no retained message at subscribe.
     let mut never = v5::connect(&b, "never").await;
     let mut f = Filter::new("rh", QoS::AtMostOnce);
@@ -61,7 +81,10 @@ async fn retain_as_published_and_retain_handling() {
     never.no_publish().await;
     // Retain As Published: a forwarded retained publish keeps RETAIN 1 [MQTT-3.3.1-13];
     // without it RETAIN is 0 [MQTT-3.3.1-12].
-    publ.client.publish("rh", QoS::AtLeastOnce, true, "again").await.unwrap();
+    publ.client
+        .publish("rh", QoS::AtLeastOnce, true, "again")
+        .await
+        .unwrap();
     assert!(never.publish().await.retain);
     assert!(!plain.publish().await.retain);
 }
@@ -72,12 +95,18 @@ async fn shared_subscription_delivers_each_message_once() {
     let mut a = v5::connect(&b, "a").await;
     let mut c = v5::connect(&b, "c").await;
     for m in [&mut a, &mut c] {
-        m.client.subscribe("$share/g/jobs/#", QoS::AtLeastOnce).await.unwrap();
+        m.client
+            .subscribe("$share/g/jobs/#", QoS::AtLeastOnce)
+            .await
+            .unwrap();
         suback(m).await;
     }
     let publ = v5::connect(&b, "pub").await;
     for i in 0..10u8 {
-        publ.client.publish("jobs/x", QoS::AtLeastOnce, false, vec![i]).await.unwrap();
+        publ.client
+            .publish("jobs/x", QoS::AtLeastOnce, false, vec![i])
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut per_member = [0usize; 2];
@@ -88,15 +117,25 @@ async fn shared_subscription_delivers_each_message_once() {
         }
     }
     seen.sort_unstable();
-    assert_eq!(seen, (0..10).collect::<Vec<u8>>(), "each message exactly once");
-    assert!(per_member[0] > 0 && per_member[1] > 0, "both members served: {per_member:?}");
+    assert_eq!(
+        seen,
+        (0..10).collect::<Vec<u8>>(),
+        "each message exactly once"
+    );
+    assert!(
+        per_member[0] > 0 && per_member[1] > 0,
+        "both members served: {per_member:?}"
+    );
     a.no_publish().await;
     c.no_publish().await;
     // When one member leaves, the other gets everything.
     a.client.disconnect().await.unwrap();
     drop(a);
     for i in 10..14u8 {
-        publ.client.publish("jobs/x", QoS::AtLeastOnce, false, vec![i]).await.unwrap();
+        publ.client
+            .publish("jobs/x", QoS::AtLeastOnce, false, vec![i])
+            .await
+            .unwrap();
     }
     for i in 10..14u8 {
         assert_eq!(c.publish().await.payload[0], i);
