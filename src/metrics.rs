@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     /// Connected clients right now.
     pub clients_connected: AtomicU64,
-    /// Sessions kept for disconnected clients.
-    pub clients_disconnected: AtomicU64,
     /// Messages (PUBLISH) received from clients.
     pub messages_received: AtomicU64,
     /// Messages (PUBLISH) sent to clients.

@@ -54,7 +54,9 @@ pub struct Conn {
 pub enum Exit {
     /// DISCONNECT with reason 0x00: no will.
     Normal,
-    /// DISCONNECT 0x04, or any abnormal end: publish the will.
+    /// DISCONNECT 0x04: a normal close that still publishes the will.
+    NormalWithWill,
+    /// Any abnormal end: publish the will.
     WithWill(MqttError),
     /// Broker shutdown: no will (nobody would receive it).
     Shutdown,
@@ -242,7 +244,7 @@ impl Conn {
             self.session_expiry = expiry;
         }
         if d.reason == ReasonCode::DISCONNECT_WITH_WILL {
-            return Ok(Exit::WithWill(MqttError::Eof));
+            return Ok(Exit::NormalWithWill);
         }
         Ok(Exit::Normal)
     }
@@ -255,6 +257,10 @@ impl Conn {
             Exit::Normal => {
                 tracing::debug!(%client_id, peer = %self.peer, "client disconnected");
                 None
+            }
+            Exit::NormalWithWill => {
+                tracing::debug!(%client_id, peer = %self.peer, "client disconnected with will (0x04)");
+                self.will.take()
             }
             Exit::Shutdown => {
                 self.send_disconnect(&mut io.wbuf, ReasonCode::SERVER_SHUTTING_DOWN, None);

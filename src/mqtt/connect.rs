@@ -224,9 +224,13 @@ pub fn release_session(
     will: Option<ferromq_mqtt::Will>,
 ) {
     let Some((epoch, shared_orphans)) = session.detach(generation) else {
-        // Taken over: the new owner has the session; only the will remains to be sent.
+        // Taken over, or discarded by a clean start. A resumed session cancels a delayed will
+        // (MQTT 5.0 [MQTT-3.1.3-9]); otherwise the will goes out now.
         if let Some(will) = will {
-            super::will::publish(mqtt, will, session, u64::MAX, 0);
+            let delayed = will.properties.will_delay_interval.unwrap_or(0) > 0;
+            if !delayed || session.lock().ended {
+                super::will::publish(mqtt, will, session, 0, 0);
+            }
         }
         return;
     };
@@ -238,7 +242,6 @@ pub fn release_session(
         remove_session(mqtt, session);
         return;
     }
-    crate::metrics::Metrics::add(&mqtt.core.metrics.clients_disconnected, 1);
     if expiry_secs == u32::MAX {
         return;
     }
@@ -252,7 +255,6 @@ pub fn release_session(
         };
         if expired {
             tracing::debug!(client_id = %session.client_id, "session expired");
-            crate::metrics::Metrics::sub(&mqtt.core.metrics.clients_disconnected, 1);
             remove_session(&mqtt, &session);
         }
     });

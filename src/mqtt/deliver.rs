@@ -16,7 +16,8 @@ use crate::metrics::Metrics;
 pub fn pump(conn: &mut Conn, wbuf: &mut BytesMut) {
     let now = Instant::now();
     let mut ready = std::mem::take(&mut conn.ready);
-    conn.session.pull(conn.client_receive_max, now, &mut ready);
+    conn.session
+        .pull(conn.generation, conn.client_receive_max, now, &mut ready);
     for r in ready.drain(..) {
         write_publish(conn, wbuf, &r.outgoing, r.packet_id, false, now);
     }

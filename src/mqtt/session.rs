@@ -153,10 +153,10 @@ impl Session {
 
     /// Releases ownership if `generation` still owns the session. Returns the queued messages
     /// that came through shared subscriptions (for redistribution) and the epoch, or `None` if
-    /// another connection took the session over meanwhile.
+    /// another connection took the session over or the session was discarded meanwhile.
     pub fn detach(&self, generation: u64) -> Option<(u64, Vec<Outgoing>)> {
         let mut s = self.state.lock();
-        if s.owner != generation {
+        if s.owner != generation || s.ended {
             return None;
         }
         s.owner = 0;
@@ -221,9 +221,13 @@ impl Session {
 
     /// Moves what may be sent now into `ready`: QoS 0 messages, and QoS 1/2 ones while fewer
     /// than `window` are in flight (the client's Receive Maximum). Expired messages are
-    /// dropped here [MQTT-3.3.2-5].
-    pub fn pull(&self, window: usize, now: Instant, ready: &mut Vec<Ready>) {
+    /// dropped here [MQTT-3.3.2-5]. Only the owning connection `generation` gets anything, so a
+    /// connection being taken over sends nothing more.
+    pub fn pull(&self, generation: u64, window: usize, now: Instant, ready: &mut Vec<Ready>) {
         let mut s = self.state.lock();
+        if s.owner != generation {
+            return;
+        }
         while let Some(front) = s.outbox.front() {
             if front.message.is_expired(now) {
                 s.outbox.pop_front();

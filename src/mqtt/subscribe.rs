@@ -121,7 +121,13 @@ impl Conn {
     /// [MQTT-3.3.1-9] and QoS capped by the subscription.
     fn send_retained(&self, f: &SubscribeFilter, id: Option<u32>) {
         let levels = routing_key::parse_mqtt_filter(&f.filter);
+        let now = std::time::Instant::now();
         for (_topic, message) in self.mqtt.core.vhost.retained.matching(&levels) {
+            if message.is_expired(now) {
+                // An expired retained message is no longer sent (MQTT 5.0 section 3.3.2.3.3).
+                // It is not deleted here: a newer one may have replaced it meanwhile.
+                continue;
+            }
             let qos = (f.options.qos as u8).min(message.qos);
             self.session.enqueue(Outgoing {
                 message,

@@ -35,7 +35,8 @@ fn publish_all(mqtt: &Arc<Mqtt>) {
     let m = &mqtt.core.metrics;
     let uptime = mqtt.core.started.elapsed().as_secs();
     let connected = Metrics::get(&m.clients_connected);
-    let disconnected = Metrics::get(&m.clients_disconnected);
+    // Sessions kept for clients that are not connected (Mosquitto's "inactive").
+    let disconnected = (mqtt.sessions.len() as u64).saturating_sub(connected);
     let values = [
         ("$SYS/broker/uptime", format!("{uptime} seconds")),
         ("$SYS/broker/clients/connected", connected.to_string()),
