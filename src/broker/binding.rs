@@ -18,10 +18,16 @@ pub struct Delivery {
     pub subscription_ids: Vec<u32>,
 }
 
-/// Something messages can be delivered to. `deliver` must not block: it queues and wakes.
+/// A delivery that could not be queued at once because the destination's inbox is full. The
+/// publisher awaits it before reading more from its socket, which is how backpressure reaches
+/// the client. Allocated only in that (rare) case.
+pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Something messages can be delivered to. `deliver` must not block: it queues and wakes, or
+/// returns the wait for a full inbox as `Pending`.
 pub trait Subscriber: Send + Sync + 'static {
     /// Takes one message; the subscriber applies its own queue limits and overflow policy.
-    fn deliver(&self, message: &Arc<Message>, delivery: Delivery);
+    fn deliver(&self, message: &Arc<Message>, delivery: Delivery) -> Option<Pending>;
 
     /// The client identity for No Local [MQTT-3.8.3-3]; `None` for queues.
     fn identity(&self) -> Option<&str>;

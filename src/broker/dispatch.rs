@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use super::binding::{Binding, Delivery};
+use super::binding::{Binding, Delivery, Pending};
 use super::message::Message;
 
 /// Delivers `message` to every destination among `bindings`; returns how many destinations
-/// received it.
-pub fn dispatch(message: &Arc<Message>, bindings: &[Binding]) -> usize {
+/// received it. Deliveries to full inboxes are pushed onto `pending` for the caller to await.
+pub fn dispatch(message: &Arc<Message>, bindings: &[Binding], pending: &mut Vec<Pending>) -> usize {
     match bindings {
         [] => 0,
-        [only] => deliver_merged(message, &[only]),
+        [only] => deliver_merged(message, &[only], pending),
         _ => {
             // Group bindings of the same destination; sorting by pointer keeps this
             // O(n log n) for wide fan-out instead of a quadratic search.
@@ -27,7 +27,7 @@ pub fn dispatch(message: &Arc<Message>, bindings: &[Binding]) -> usize {
                         .iter()
                         .take_while(|b| b.destination_key() == key)
                         .count();
-                delivered += deliver_merged(message, &order[start..end]);
+                delivered += deliver_merged(message, &order[start..end], pending);
                 start = end;
             }
             delivered
@@ -36,7 +36,7 @@ pub fn dispatch(message: &Arc<Message>, bindings: &[Binding]) -> usize {
 }
 
 /// All of `group` share one destination.
-fn deliver_merged(message: &Arc<Message>, group: &[&Binding]) -> usize {
+fn deliver_merged(message: &Arc<Message>, group: &[&Binding], pending: &mut Vec<Pending>) -> usize {
     let destination = &group[0].destination;
     let from_self = match (&message.origin.client_id, destination.identity()) {
         (Some(origin), Some(me)) => &**origin == me,
@@ -61,6 +61,8 @@ fn deliver_merged(message: &Arc<Message>, group: &[&Binding]) -> usize {
     }
     delivery.subscription_ids.sort_unstable();
     delivery.subscription_ids.dedup();
-    destination.deliver(message, delivery);
+    if let Some(wait) = destination.deliver(message, delivery) {
+        pending.push(wait);
+    }
     1
 }

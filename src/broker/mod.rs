@@ -6,6 +6,7 @@ pub mod binding;
 pub mod dispatch;
 pub mod exchange;
 pub mod message;
+pub mod queue;
 pub mod retain;
 pub mod routing_key;
 pub mod topic_index;

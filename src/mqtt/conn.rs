@@ -15,6 +15,7 @@ use super::alias;
 use super::reason::MqttError;
 use super::session::{Ready, Session};
 use super::Mqtt;
+use crate::broker::binding::Pending;
 use crate::connection::Framed;
 use crate::metrics::Metrics;
 
@@ -48,6 +49,8 @@ pub struct Conn {
     pub kick: Arc<Notify>,
     /// Reused buffer of deliveries pulled from the session.
     pub ready: Vec<Ready>,
+    /// Deliveries waiting for room in full queue inboxes; awaited before reading on.
+    pub backpressure: Vec<Pending>,
 }
 
 /// How the connection ended.
@@ -176,6 +179,10 @@ impl Conn {
             super::deliver::pump(self, &mut io.wbuf);
             if let Err(e) = io.flush().await {
                 return Exit::WithWill(e.into());
+            }
+            // A full destination stops this publisher reading its socket until it has room.
+            for wait in self.backpressure.drain(..) {
+                wait.await;
             }
             tokio::select! {
                 _ = shutdown.changed() => return Exit::Shutdown,

@@ -180,6 +180,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         aliases_out: alias::Outbound::new(connect.properties.topic_alias_maximum.unwrap_or(0)),
         kick,
         ready: Vec::new(),
+        backpressure: Vec::new(),
     };
     if session_present {
         super::deliver::resend_inflight(&mut conn, &mut io.wbuf);

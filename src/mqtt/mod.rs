@@ -24,6 +24,7 @@ use dashmap::DashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
 use crate::broker::routing_key;
@@ -58,8 +59,9 @@ impl Mqtt {
     }
 
     /// Routes a message through the MQTT exchange and updates the retained store when the
-    /// message carries the retain flag; returns the number of destinations reached.
-    pub fn publish(&self, message: Arc<Message>) -> usize {
+    /// message carries the retain flag; returns the number of destinations reached. Deliveries
+    /// to full queue inboxes land in `pending`: the caller awaits them before reading on.
+    pub fn publish(&self, message: Arc<Message>, pending: &mut Vec<Pending>) -> usize {
         let vhost = &self.core.vhost;
         if message.retain {
             // An empty retained payload deletes the retained message [MQTT-3.3.1-6].
@@ -68,7 +70,16 @@ impl Mqtt {
         }
         let levels = routing_key::mqtt_levels(&message.topic);
         let bindings = vhost.mqtt_exchange().kind.route(&levels);
-        dispatch(&message, &bindings)
+        dispatch(&message, &bindings, pending)
+    }
+
+    /// `publish`, then waits for any full inbox (for publishers without a socket: wills, $SYS).
+    pub async fn publish_and_wait(&self, message: Arc<Message>) {
+        let mut pending = Vec::new();
+        self.publish(message, &mut pending);
+        for wait in pending {
+            wait.await;
+        }
     }
 }
 

@@ -84,9 +84,9 @@ impl Conn {
         self.send(wbuf, &Packet::PubComp(response(rel.packet_id, reason)));
     }
 
-    fn route(&self, publish: Publish) -> usize {
+    fn route(&mut self, publish: Publish) -> usize {
         let message = to_message(publish, &self.session.client_id, Instant::now());
-        self.mqtt.publish(Arc::new(message))
+        self.mqtt.publish(Arc::new(message), &mut self.backpressure)
     }
 
     /// v5 answers 0x10 when nobody received the message, as Mosquitto does.

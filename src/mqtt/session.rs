@@ -15,7 +15,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::shared::SharedGroup;
-use crate::broker::binding::{Delivery, Subscriber};
+use crate::broker::binding::{Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
 use crate::broker::Core;
 use crate::metrics::Metrics;
@@ -347,7 +347,9 @@ impl SessionState {
 }
 
 impl Subscriber for Session {
-    fn deliver(&self, message: &Arc<Message>, delivery: Delivery) {
+    fn deliver(&self, message: &Arc<Message>, delivery: Delivery) -> Option<Pending> {
+        // A session never makes the publisher wait: its outbox drops beyond
+        // `max_queued_messages`, as Mosquitto does, so one slow subscriber cannot stall a topic.
         self.enqueue(Outgoing {
             message: Arc::clone(message),
             qos: delivery.qos,
@@ -355,6 +357,7 @@ impl Subscriber for Session {
             subscription_ids: delivery.subscription_ids,
             shared: None,
         });
+        None
     }
 
     fn identity(&self) -> Option<&str> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::session::{Outgoing, Session};
-use crate::broker::binding::{BindingOptions, Delivery, Subscriber};
+use crate::broker::binding::{BindingOptions, Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
 
 struct Member {
@@ -63,15 +63,15 @@ impl SharedGroup {
 
     /// Hands a message a departed member did not take to the remaining members.
     pub fn redistribute(&self, orphan: Outgoing) {
-        self.deliver(&orphan.message, Delivery::default());
+        let _ = self.deliver(&orphan.message, Delivery::default());
     }
 }
 
 impl Subscriber for SharedGroup {
-    fn deliver(&self, message: &Arc<Message>, _delivery: Delivery) {
+    fn deliver(&self, message: &Arc<Message>, _delivery: Delivery) -> Option<Pending> {
         let members = self.members.lock();
         if members.is_empty() {
-            return;
+            return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = members.len();
@@ -88,6 +88,7 @@ impl Subscriber for SharedGroup {
             subscription_ids: o.subscription_id.into_iter().collect(),
             shared: self.me.upgrade(),
         });
+        None
     }
 
     fn identity(&self) -> Option<&str> {

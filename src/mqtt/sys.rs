@@ -21,17 +21,18 @@ pub async fn run(mqtt: Arc<Mqtt>, mut shutdown: watch::Receiver<bool>) {
         &mqtt,
         "$SYS/broker/version",
         format!("ferromq version {}", env!("CARGO_PKG_VERSION")),
-    );
+    )
+    .await;
     let mut tick = tokio::time::interval(Duration::from_secs(secs));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = tick.tick() => publish_all(&mqtt),
+            _ = tick.tick() => publish_all(&mqtt).await,
         }
     }
 }
 
-fn publish_all(mqtt: &Arc<Mqtt>) {
+async fn publish_all(mqtt: &Arc<Mqtt>) {
     let m = &mqtt.core.metrics;
     let uptime = mqtt.core.started.elapsed().as_secs();
     let connected = Metrics::get(&m.clients_connected);
@@ -73,12 +74,12 @@ fn publish_all(mqtt: &Arc<Mqtt>) {
         ),
     ];
     for (topic, value) in values {
-        publish(mqtt, topic, value);
+        publish(mqtt, topic, value).await;
     }
 }
 
-fn publish(mqtt: &Arc<Mqtt>, topic: &str, value: String) {
-    mqtt.publish(Arc::new(Message {
+async fn publish(mqtt: &Arc<Mqtt>, topic: &str, value: String) {
+    mqtt.publish_and_wait(Arc::new(Message {
         topic: topic.to_string(),
         body: Bytes::from(value),
         qos: 0,
@@ -86,5 +87,6 @@ fn publish(mqtt: &Arc<Mqtt>, topic: &str, value: String) {
         expires_at: None::<Instant>,
         properties: Properties::default(),
         origin: Origin::default(),
-    }));
+    }))
+    .await;
 }

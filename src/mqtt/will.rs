@@ -24,16 +24,13 @@ pub fn publish(
         .unwrap_or(0)
         .min(session_expiry);
     let client_id = Arc::clone(&session.client_id);
-    if delay == 0 {
-        let message = will_to_message(will, &client_id, Instant::now());
-        mqtt.publish(Arc::new(message));
-        return;
-    }
     let mqtt = Arc::clone(mqtt);
     let session = Arc::clone(session);
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-        let reconnected = {
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+        }
+        let reconnected = delay > 0 && {
             let s = session.lock();
             s.epoch != epoch && !s.ended
         };
@@ -42,6 +39,6 @@ pub fn publish(
             return;
         }
         let message = will_to_message(will, &client_id, Instant::now());
-        mqtt.publish(Arc::new(message));
+        mqtt.publish_and_wait(Arc::new(message)).await;
     });
 }

@@ -1,0 +1,360 @@
+//! The queue actor: a task that owns one queue's ready messages, consumers and unacknowledged
+//! deliveries. Publishes arrive on a bounded inbox (full = the publisher waits); acks, rejects,
+//! consumes and cancels arrive on a control channel that is served first, so a consumer's ack
+//! never waits behind a flood of publishes. The control channel needs no bound of its own: the
+//! acks and rejects in it are bounded by the deliveries made, which the consumers' prefetch
+//! windows bound, and consume/cancel come one per request of a client.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::consumer::{Consumer, ConsumerSink, ConsumerTag};
+use super::{MessageId, Overflow, QueueDelivery, QueueLimits, QueueStats};
+use crate::broker::binding::{Delivery, Pending, Subscriber};
+use crate::broker::message::Message;
+
+/// Capacity of a queue's publish inbox.
+const INBOX_CAPACITY: usize = 1024;
+
+/// A handle to a running queue actor; cheap to clone.
+#[derive(Clone)]
+pub struct QueueHandle {
+    name: Arc<str>,
+    inbox: mpsc::Sender<Arc<Message>>,
+    control: mpsc::UnboundedSender<Control>,
+    stats: Arc<QueueStats>,
+}
+
+enum Control {
+    Consume(Consumer),
+    Cancel {
+        tag: ConsumerTag,
+        requeue_unacked: bool,
+        done: oneshot::Sender<()>,
+    },
+    Ack(MessageId),
+    Reject {
+        id: MessageId,
+        requeue: bool,
+    },
+    Purge(oneshot::Sender<u64>),
+}
+
+/// Starts a queue actor named `name`; it stops when every handle is dropped.
+pub fn spawn(name: &str, limits: QueueLimits) -> QueueHandle {
+    let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(QueueStats::default());
+    let name: Arc<str> = name.into();
+    let actor = Actor {
+        name: Arc::clone(&name),
+        limits,
+        stats: Arc::clone(&stats),
+        ready: VecDeque::new(),
+        ready_bytes: 0,
+        unacked: HashMap::new(),
+        consumers: Vec::new(),
+        next_consumer: 0,
+        next_id: 1,
+    };
+    tokio::spawn(actor.run(inbox_rx, control_rx));
+    QueueHandle {
+        name,
+        inbox,
+        control,
+        stats,
+    }
+}
+
+impl QueueHandle {
+    /// The queue's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Live counters (ready, unacked, consumers).
+    pub fn stats(&self) -> &QueueStats {
+        &self.stats
+    }
+
+    /// Enqueues a message; `Some(pending)` if the inbox is full and the caller must await it.
+    pub fn publish(&self, message: Arc<Message>) -> Option<Pending> {
+        match self.inbox.try_send(message) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                let inbox = self.inbox.clone();
+                Some(Box::pin(async move {
+                    let _ = inbox.send(message).await;
+                }))
+            }
+            // The queue was deleted: the message goes nowhere, as for an unbound exchange.
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        }
+    }
+
+    /// Adds a consumer with a prefetch window (0 = unlimited); `no_ack` settles on delivery.
+    pub fn consume(
+        &self,
+        tag: ConsumerTag,
+        sink: Arc<dyn ConsumerSink>,
+        prefetch: u32,
+        no_ack: bool,
+    ) {
+        let _ = self.control.send(Control::Consume(Consumer {
+            tag,
+            sink,
+            prefetch,
+            no_ack,
+            unacked: 0,
+        }));
+    }
+
+    /// Removes a consumer; its unacknowledged messages are requeued when `requeue_unacked`
+    /// (a consumer that goes away), or left for `ack`/`reject` (AMQP basic.cancel keeps them).
+    pub async fn cancel(&self, tag: ConsumerTag, requeue_unacked: bool) {
+        let (done, wait) = oneshot::channel();
+        let sent = self.control.send(Control::Cancel {
+            tag,
+            requeue_unacked,
+            done,
+        });
+        if sent.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Settles a delivered message.
+    pub fn ack(&self, id: MessageId) {
+        let _ = self.control.send(Control::Ack(id));
+    }
+
+    /// Rejects a delivered message: requeued (marked redelivered) or dropped.
+    pub fn reject(&self, id: MessageId, requeue: bool) {
+        let _ = self.control.send(Control::Reject { id, requeue });
+    }
+
+    /// Drops every ready message; returns how many.
+    pub async fn purge(&self) -> u64 {
+        let (reply, wait) = oneshot::channel();
+        if self.control.send(Control::Purge(reply)).is_err() {
+            return 0;
+        }
+        wait.await.unwrap_or(0)
+    }
+}
+
+impl Subscriber for QueueHandle {
+    fn deliver(&self, message: &Arc<Message>, _delivery: Delivery) -> Option<Pending> {
+        self.publish(Arc::clone(message))
+    }
+
+    fn identity(&self) -> Option<&str> {
+        None
+    }
+}
+
+struct Entry {
+    id: MessageId,
+    message: Arc<Message>,
+    redelivered: bool,
+}
+
+struct Actor {
+    name: Arc<str>,
+    limits: QueueLimits,
+    stats: Arc<QueueStats>,
+    ready: VecDeque<Entry>,
+    ready_bytes: usize,
+    unacked: HashMap<MessageId, (Entry, ConsumerTag)>,
+    consumers: Vec<Consumer>,
+    next_consumer: usize,
+    next_id: u64,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Arc<Message>>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                c = control.recv() => match c {
+                    Some(c) => {
+                        // What a client published before this request must count for it
+                        // (a purge after publishes empties them too): take the inbox first.
+                        while let Ok(m) = inbox.try_recv() {
+                            self.enqueue(m);
+                        }
+                        self.on_control(c);
+                    }
+                    None => return,
+                },
+                m = inbox.recv() => match m {
+                    Some(m) => {
+                        self.enqueue(m);
+                        // Drain what is already there before dispatching: one pass per batch.
+                        while let Ok(m) = inbox.try_recv() {
+                            self.enqueue(m);
+                        }
+                    }
+                    None => return,
+                },
+            }
+            self.dispatch();
+            self.publish_stats();
+        }
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Consume(consumer) => self.consumers.push(consumer),
+            Control::Cancel {
+                tag,
+                requeue_unacked,
+                done,
+            } => {
+                self.consumers.retain(|c| c.tag != tag);
+                if requeue_unacked {
+                    let ids: Vec<MessageId> = self
+                        .unacked
+                        .iter()
+                        .filter(|(_, (_, owner))| *owner == tag)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    self.requeue(ids);
+                }
+                let _ = done.send(());
+            }
+            Control::Ack(id) => {
+                self.settle(id);
+            }
+            Control::Reject { id, requeue } => {
+                if requeue {
+                    self.requeue(vec![id]);
+                } else {
+                    self.settle(id);
+                }
+            }
+            Control::Purge(reply) => {
+                let n = self.ready.len() as u64;
+                self.ready.clear();
+                self.ready_bytes = 0;
+                let _ = reply.send(n);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, message: Arc<Message>) {
+        let size = message.body.len();
+        if self.over_limit(size) {
+            match self.limits.overflow {
+                Overflow::RejectPublish => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Overflow::DropHead => {
+                    while self.over_limit(size) {
+                        let Some(old) = self.ready.pop_front() else {
+                            break;
+                        };
+                        self.ready_bytes -= old.message.body.len();
+                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        let id = MessageId(self.next_id);
+        self.next_id += 1;
+        self.ready_bytes += size;
+        self.ready.push_back(Entry {
+            id,
+            message,
+            redelivered: false,
+        });
+    }
+
+    fn over_limit(&self, incoming: usize) -> bool {
+        self.limits
+            .max_length
+            .is_some_and(|max| self.ready.len() + 1 > max)
+            || self
+                .limits
+                .max_length_bytes
+                .is_some_and(|max| self.ready_bytes + incoming > max)
+    }
+
+    /// Hands ready messages to consumers round-robin while any has credit.
+    fn dispatch(&mut self) {
+        let now = Instant::now();
+        while !self.ready.is_empty() && !self.consumers.is_empty() {
+            let n = self.consumers.len();
+            let Some(slot) = (0..n)
+                .map(|i| (self.next_consumer + i) % n)
+                .find(|&i| self.consumers[i].has_credit())
+            else {
+                return;
+            };
+            self.next_consumer = (slot + 1) % n;
+            let Some(entry) = self.ready.pop_front() else {
+                return;
+            };
+            self.ready_bytes -= entry.message.body.len();
+            if entry.message.is_expired(now) {
+                continue;
+            }
+            let consumer = &mut self.consumers[slot];
+            let delivery = QueueDelivery {
+                queue: Arc::clone(&self.name),
+                consumer: consumer.tag.clone(),
+                id: entry.id,
+                message: Arc::clone(&entry.message),
+                redelivered: entry.redelivered,
+            };
+            if !consumer.no_ack {
+                consumer.unacked += 1;
+                self.unacked.insert(entry.id, (entry, consumer.tag.clone()));
+            }
+            consumer.sink.deliver(delivery);
+        }
+    }
+
+    /// Removes an unacked message; returns it.
+    fn settle(&mut self, id: MessageId) -> Option<Entry> {
+        let (entry, owner) = self.unacked.remove(&id)?;
+        if let Some(c) = self.consumers.iter_mut().find(|c| c.tag == owner) {
+            c.unacked = c.unacked.saturating_sub(1);
+        }
+        Some(entry)
+    }
+
+    /// Puts unacked messages back at the head of the queue in their original order, marked
+    /// redelivered (AMQP basic.reject/recover; a consumer that went away).
+    fn requeue(&mut self, mut ids: Vec<MessageId>) {
+        ids.sort_unstable();
+        for id in ids.into_iter().rev() {
+            if let Some(mut entry) = self.settle(id) {
+                entry.redelivered = true;
+                self.ready_bytes += entry.message.body.len();
+                self.ready.push_front(entry);
+            }
+        }
+    }
+
+    fn publish_stats(&self) {
+        self.stats
+            .ready
+            .store(self.ready.len() as u64, Ordering::Relaxed);
+        self.stats
+            .unacked
+            .store(self.unacked.len() as u64, Ordering::Relaxed);
+        self.stats
+            .consumers
+            .store(self.consumers.len() as u64, Ordering::Relaxed);
+    }
+}

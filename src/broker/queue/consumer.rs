@@ -1,0 +1,36 @@
+//! Consumers as a queue actor sees them: a sink to hand deliveries to, a prefetch window and
+//! the count of its unacknowledged messages.
+
+use std::sync::Arc;
+
+use super::QueueDelivery;
+
+/// A consumer tag (AMQP `consumer-tag`; MQTT shared-group members use their client id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConsumerTag(pub Arc<str>);
+
+/// Where a consumer's deliveries go. Called on the queue's task: it must not block. The
+/// prefetch window bounds how much a sink must buffer.
+pub trait ConsumerSink: Send + Sync + 'static {
+    /// Takes one delivery.
+    fn deliver(&self, delivery: QueueDelivery);
+}
+
+/// A registered consumer.
+pub(super) struct Consumer {
+    pub tag: ConsumerTag,
+    pub sink: Arc<dyn ConsumerSink>,
+    /// Unacknowledged deliveries allowed at once; 0 = unlimited (AMQP basic.qos semantics).
+    pub prefetch: u32,
+    /// Deliveries are settled when sent (AMQP no-ack; MQTT QoS 0).
+    pub no_ack: bool,
+    /// Deliveries not yet settled.
+    pub unacked: u32,
+}
+
+impl Consumer {
+    /// True if the prefetch window has room.
+    pub fn has_credit(&self) -> bool {
+        self.no_ack || self.prefetch == 0 || self.unacked < self.prefetch
+    }
+}

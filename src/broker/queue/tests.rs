@@ -1,0 +1,196 @@
+//! Queue actor behaviour: delivery, prefetch, acks, requeue, competing consumers, limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::broker::message::{Message, Origin, Properties};
+
+struct ChannelSink(mpsc::UnboundedSender<QueueDelivery>);
+
+impl ConsumerSink for ChannelSink {
+    fn deliver(&self, delivery: QueueDelivery) {
+        let _ = self.0.send(delivery);
+    }
+}
+
+fn message(body: &str) -> Arc<Message> {
+    Arc::new(Message {
+        topic: "t".into(),
+        body: Bytes::copy_from_slice(body.as_bytes()),
+        qos: 1,
+        retain: false,
+        expires_at: None,
+        properties: Properties::default(),
+        origin: Origin::default(),
+    })
+}
+
+fn consumer(
+    q: &QueueHandle,
+    tag: &str,
+    prefetch: u32,
+    no_ack: bool,
+) -> mpsc::UnboundedReceiver<QueueDelivery> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    q.consume(
+        ConsumerTag(tag.into()),
+        Arc::new(ChannelSink(tx)),
+        prefetch,
+        no_ack,
+    );
+    rx
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<QueueDelivery>) -> QueueDelivery {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("delivery in time")
+        .expect("queue alive")
+}
+
+async fn nothing(rx: &mut mpsc::UnboundedReceiver<QueueDelivery>) {
+    let r = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await;
+    assert!(r.is_err(), "unexpected delivery");
+}
+
+fn body(d: &QueueDelivery) -> &[u8] {
+    &d.message.body
+}
+
+#[tokio::test]
+async fn messages_wait_for_a_consumer_and_arrive_in_order() {
+    let q = spawn("q", QueueLimits::default());
+    for b in ["a", "b", "c"] {
+        assert!(q.publish(message(b)).is_none());
+    }
+    let mut rx = consumer(&q, "c1", 0, true);
+    for b in ["a", "b", "c"] {
+        assert_eq!(body(&next(&mut rx).await), b.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn prefetch_limits_unacked_and_ack_frees_credit() {
+    let q = spawn("q", QueueLimits::default());
+    let mut rx = consumer(&q, "c1", 2, false);
+    for b in ["1", "2", "3"] {
+        q.publish(message(b));
+    }
+    let first = next(&mut rx).await;
+    next(&mut rx).await;
+    nothing(&mut rx).await;
+    q.ack(first.id);
+    assert_eq!(body(&next(&mut rx).await), b"3");
+}
+
+#[tokio::test]
+async fn rejected_message_is_requeued_as_redelivered() {
+    let q = spawn("q", QueueLimits::default());
+    let mut rx = consumer(&q, "c1", 1, false);
+    q.publish(message("x"));
+    let d = next(&mut rx).await;
+    assert!(!d.redelivered);
+    q.reject(d.id, true);
+    let again = next(&mut rx).await;
+    assert_eq!(body(&again), b"x");
+    assert!(again.redelivered);
+    q.reject(again.id, false);
+    nothing(&mut rx).await;
+}
+
+#[tokio::test]
+async fn competing_consumers_share_round_robin() {
+    let q = spawn("q", QueueLimits::default());
+    let mut a = consumer(&q, "a", 0, true);
+    let mut b = consumer(&q, "b", 0, true);
+    // Control requests are handled in order: once the purge answers, both consumers exist.
+    q.purge().await;
+    for i in 0..4 {
+        q.publish(message(&i.to_string()));
+    }
+    let got_a = [next(&mut a).await, next(&mut a).await];
+    let got_b = [next(&mut b).await, next(&mut b).await];
+    assert_eq!(body(&got_a[0]), b"0");
+    assert_eq!(body(&got_b[0]), b"1");
+    assert_eq!(body(&got_a[1]), b"2");
+    assert_eq!(body(&got_b[1]), b"3");
+}
+
+#[tokio::test]
+async fn cancelled_consumer_unacked_go_to_the_others() {
+    let q = spawn("q", QueueLimits::default());
+    let mut a = consumer(&q, "a", 10, false);
+    q.publish(message("m"));
+    let d = next(&mut a).await;
+    let mut b = consumer(&q, "b", 10, false);
+    q.cancel(d.consumer.clone(), true).await;
+    let again = next(&mut b).await;
+    assert_eq!(body(&again), b"m");
+    assert!(again.redelivered);
+}
+
+#[tokio::test]
+async fn max_length_drops_head_or_rejects() {
+    let limits = QueueLimits {
+        max_length: Some(2),
+        ..QueueLimits::default()
+    };
+    let q = spawn("drop-head", limits.clone());
+    for b in ["1", "2", "3"] {
+        q.publish(message(b));
+    }
+    let mut rx = consumer(&q, "c", 0, true);
+    assert_eq!(body(&next(&mut rx).await), b"2");
+    assert_eq!(body(&next(&mut rx).await), b"3");
+    assert_eq!(q.stats().dropped(), 1);
+
+    let q = spawn(
+        "reject",
+        QueueLimits {
+            overflow: Overflow::RejectPublish,
+            ..limits
+        },
+    );
+    for b in ["1", "2", "3"] {
+        q.publish(message(b));
+    }
+    let mut rx = consumer(&q, "c", 0, true);
+    assert_eq!(body(&next(&mut rx).await), b"1");
+    assert_eq!(body(&next(&mut rx).await), b"2");
+    nothing(&mut rx).await;
+}
+
+#[tokio::test]
+async fn purge_and_stats() {
+    let q = spawn("q", QueueLimits::default());
+    for b in ["1", "2"] {
+        q.publish(message(b));
+    }
+    assert_eq!(q.purge().await, 2);
+    assert_eq!(q.stats().ready(), 0);
+    let _rx = consumer(&q, "c", 0, true);
+    // Stats are published after each command the actor handles.
+    assert_eq!(q.purge().await, 0);
+    assert_eq!(q.stats().consumers(), 1);
+}
+
+#[tokio::test]
+async fn full_inbox_returns_a_pending_publish() {
+    // No runtime turn happens between these sends, so the actor cannot drain the inbox.
+    let q = spawn("q", QueueLimits::default());
+    let mut pending = None;
+    for i in 0..10_000 {
+        if let Some(p) = q.publish(message(&i.to_string())) {
+            pending = Some(p);
+            break;
+        }
+    }
+    let pending = pending.expect("inbox is bounded");
+    tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("the wait ends once the actor drains the inbox");
+}
