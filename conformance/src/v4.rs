@@ -15,6 +15,14 @@ pub struct Client {
     pub events: mpsc::UnboundedReceiver<Option<Packet>>,
     /// The CONNACK's session present flag.
     pub session_present: bool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    /// Dropping a client closes its socket at once, without DISCONNECT (an abrupt loss).
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Options for `connect_with`.
@@ -34,7 +42,7 @@ pub async fn connect(broker: &RunningBroker, id: &str) -> Client {
 pub async fn connect_with(options: MqttOptions) -> Client {
     let (client, mut eventloop) = AsyncClient::new(options, 100);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(p)) => {
@@ -68,6 +76,7 @@ pub async fn connect_with(options: MqttOptions) -> Client {
         client,
         events: rx,
         session_present,
+        task,
     }
 }
 

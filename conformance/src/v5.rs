@@ -16,6 +16,14 @@ pub struct Client {
     pub events: mpsc::UnboundedReceiver<Option<Packet>>,
     /// The CONNACK.
     pub connack: ConnAck,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    /// Dropping a client closes its socket at once, without DISCONNECT (an abrupt loss).
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Options for `connect_with`.
@@ -35,7 +43,7 @@ pub async fn connect(broker: &RunningBroker, id: &str) -> Client {
 pub async fn connect_with(options: MqttOptions) -> Client {
     let (client, mut eventloop) = AsyncClient::new(options, 100);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(p)) => {
@@ -72,6 +80,7 @@ pub async fn connect_with(options: MqttOptions) -> Client {
         client,
         events: rx,
         connack,
+        task,
     }
 }
 

@@ -124,6 +124,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(previous) = session.attach(generation, Arc::clone(&kick), session_expiry) {
         previous.notify_one();
     }
+    subscribe::attach_shared(mqtt, &session);
 
     let mut keep_alive = connect.keep_alive;
     let mut server_keep_alive = None;
@@ -224,7 +225,7 @@ pub fn release_session(
     expiry_secs: u32,
     will: Option<ferromq_mqtt::Will>,
 ) {
-    let Some((epoch, shared_orphans)) = session.detach(generation) else {
+    let Some(epoch) = session.detach(generation) else {
         // Taken over, or discarded by a clean start. A resumed session cancels a delayed will
         // (MQTT 5.0 [MQTT-3.1.3-9]); otherwise the will goes out now.
         if let Some(will) = will {
@@ -235,7 +236,8 @@ pub fn release_session(
         }
         return;
     };
-    subscribe::redistribute(shared_orphans);
+    // After `detach`: a taken-over session keeps consuming for its new connection.
+    subscribe::detach_shared(mqtt, session);
     if let Some(will) = will {
         super::will::publish(mqtt, will, session, epoch, expiry_secs);
     }
@@ -268,13 +270,12 @@ fn remove_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
     end_session(mqtt, session);
 }
 
-/// Ends a session: unbinds its subscriptions and hands shared messages to other members.
+/// Ends a session: unbinds its subscriptions (leaving its shared groups, which requeue what
+/// it held).
 fn end_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
-    let (subscriptions, orphans) = session.end();
-    for (filter, sub) in subscriptions {
+    for (filter, sub) in session.end() {
         subscribe::unbind(mqtt, session, &filter, sub);
     }
-    subscribe::redistribute(orphans);
 }
 
 fn generate_client_id() -> String {

@@ -14,9 +14,9 @@ use ferromq_mqtt::{PacketId, SubscriptionOptions};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-use super::shared::SharedGroup;
 use crate::broker::binding::{Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
+use crate::broker::queue::{MessageId, QueueHandle};
 use crate::broker::Core;
 use crate::metrics::Metrics;
 
@@ -40,9 +40,38 @@ pub struct Outgoing {
     pub retain: bool,
     /// Subscription identifiers to attach.
     pub subscription_ids: Vec<u32>,
-    /// The shared-subscription group it came through, so it can be handed to another member
-    /// if this session goes away before taking it.
-    pub shared: Option<Arc<SharedGroup>>,
+    /// Set when it came through a shared subscription's queue: the queue learns when the
+    /// message is done (or must go to another member).
+    pub ack: Option<QueueAck>,
+}
+
+/// Settles a message with the queue it came from.
+#[derive(Clone)]
+pub struct QueueAck {
+    /// The queue.
+    pub queue: QueueHandle,
+    /// The message's id in it.
+    pub id: MessageId,
+}
+
+impl QueueAck {
+    /// The message is done with (delivered, or dropped for good).
+    pub fn settle(self) {
+        self.queue.ack(self.id);
+    }
+
+    /// The message goes back to the queue for another consumer.
+    pub fn requeue(self) {
+        self.queue.reject(self.id, true);
+    }
+}
+
+impl Outgoing {
+    fn settle(self) {
+        if let Some(ack) = self.ack {
+            ack.settle();
+        }
+    }
 }
 
 /// An outgoing QoS 1/2 message the client has not finished acknowledging.
@@ -151,10 +180,11 @@ impl Session {
         previous
     }
 
-    /// Releases ownership if `generation` still owns the session. Returns the queued messages
-    /// that came through shared subscriptions (for redistribution) and the epoch, or `None` if
-    /// another connection took the session over or the session was discarded meanwhile.
-    pub fn detach(&self, generation: u64) -> Option<(u64, Vec<Outgoing>)> {
+    /// Releases ownership if `generation` still owns the session; returns the epoch, or `None`
+    /// if another connection took the session over or it was discarded meanwhile. Queued QoS 0
+    /// messages are dropped (as Mosquitto does for offline clients) and queued messages from
+    /// shared subscriptions go back to their group for another member.
+    pub fn detach(&self, generation: u64) -> Option<u64> {
         let mut s = self.state.lock();
         if s.owner != generation || s.ended {
             return None;
@@ -162,35 +192,35 @@ impl Session {
         s.owner = 0;
         s.kick = None;
         self.online.store(false, Ordering::Release);
-        let mut shared = Vec::new();
-        s.outbox.retain(|o| {
-            if o.shared.is_some() {
-                shared.push(o.clone());
-                false
-            } else {
-                // QoS 0 is not kept for an offline client (as Mosquitto's default).
-                o.qos > 0
+        let mut kept = VecDeque::with_capacity(s.outbox.len());
+        for o in s.outbox.drain(..) {
+            match o.ack {
+                Some(ack) => ack.requeue(),
+                None if o.qos > 0 => kept.push_back(o),
+                None => {}
             }
-        });
-        Some((s.epoch, shared))
+        }
+        s.outbox = kept;
+        Some(s.epoch)
     }
 
-    /// Discards the session: no more deliveries. Returns its subscriptions (to unbind) and the
-    /// messages from shared subscriptions that were not completed (to hand to other members).
-    pub fn end(&self) -> (HashMap<String, Subscription>, Vec<Outgoing>) {
+    /// Discards the session: no more deliveries. Returns its subscriptions (to unbind); every
+    /// message from a shared subscription it still held goes back to its group.
+    pub fn end(&self) -> HashMap<String, Subscription> {
         let mut s = self.state.lock();
         s.ended = true;
         self.online.store(false, Ordering::Release);
-        let mut orphans: Vec<Outgoing> =
-            s.outbox.drain(..).filter(|o| o.shared.is_some()).collect();
-        for inflight in std::mem::take(&mut s.inflight).into_values() {
-            if let Inflight::AwaitAck(o) = inflight {
-                if o.shared.is_some() {
-                    orphans.push(o);
-                }
+        for o in s.outbox.drain(..) {
+            if let Some(ack) = o.ack {
+                ack.requeue();
             }
         }
-        (std::mem::take(&mut s.subscriptions), orphans)
+        for inflight in std::mem::take(&mut s.inflight).into_values() {
+            if let Inflight::AwaitAck(Outgoing { ack: Some(ack), .. }) = inflight {
+                ack.requeue();
+            }
+        }
+        std::mem::take(&mut s.subscriptions)
     }
 
     /// Queues a message for the client (see `Subscriber::deliver`), with an explicit retain
@@ -198,15 +228,15 @@ impl Session {
     pub fn enqueue(&self, outgoing: Outgoing) {
         {
             let mut s = self.state.lock();
-            if s.ended {
-                return;
-            }
             let online = self.is_online();
-            if !online && outgoing.qos == 0 {
+            if s.ended || (!online && outgoing.qos == 0) {
+                drop(s);
+                outgoing.settle();
                 return;
             }
             if s.outbox.len() >= self.core.config.mqtt.max_queued_messages {
                 drop(s);
+                outgoing.settle();
                 Metrics::add(&self.core.metrics.messages_dropped, 1);
                 tracing::debug!(client_id = %self.client_id, "session queue full; message dropped");
                 return;
@@ -230,11 +260,17 @@ impl Session {
         }
         while let Some(front) = s.outbox.front() {
             if front.message.is_expired(now) {
-                s.outbox.pop_front();
+                if let Some(expired) = s.outbox.pop_front() {
+                    expired.settle();
+                }
                 continue;
             }
             if front.qos == 0 {
-                if let Some(outgoing) = s.outbox.pop_front() {
+                if let Some(mut outgoing) = s.outbox.pop_front() {
+                    // QoS 0 is done once handed to the connection.
+                    if let Some(ack) = outgoing.ack.take() {
+                        ack.settle();
+                    }
                     ready.push(Ready {
                         packet_id: None,
                         outgoing,
@@ -280,7 +316,9 @@ impl Session {
         let mut s = self.state.lock();
         match s.inflight.get(&packet_id.get()) {
             Some(Inflight::AwaitAck(o)) if o.qos == 1 => {
-                s.inflight.remove(&packet_id.get());
+                if let Some(Inflight::AwaitAck(o)) = s.inflight.remove(&packet_id.get()) {
+                    o.settle();
+                }
                 true
             }
             _ => false,
@@ -293,10 +331,14 @@ impl Session {
         let mut s = self.state.lock();
         match s.inflight.get(&packet_id.get()) {
             Some(Inflight::AwaitAck(o)) if o.qos == 2 => {
-                if accepted {
-                    s.inflight.insert(packet_id.get(), Inflight::AwaitComp);
-                } else {
-                    s.inflight.remove(&packet_id.get());
+                // PUBREC means the receiver owns the message: the queue is done with it.
+                let next = accepted.then_some(Inflight::AwaitComp);
+                let done = match next {
+                    Some(state) => s.inflight.insert(packet_id.get(), state),
+                    None => s.inflight.remove(&packet_id.get()),
+                };
+                if let Some(Inflight::AwaitAck(o)) = done {
+                    o.settle();
                 }
                 true
             }
@@ -318,7 +360,10 @@ impl Session {
 
     /// Forgets an in-flight message that could not be sent (too large for the client).
     pub fn forget_inflight(&self, packet_id: PacketId) {
-        self.state.lock().inflight.remove(&packet_id.get());
+        let removed = self.state.lock().inflight.remove(&packet_id.get());
+        if let Some(Inflight::AwaitAck(o)) = removed {
+            o.settle();
+        }
     }
 
     /// Number of queued (not yet in flight) messages.
@@ -355,7 +400,7 @@ impl Subscriber for Session {
             qos: delivery.qos,
             retain: delivery.retain_as_published && message.retain,
             subscription_ids: delivery.subscription_ids,
-            shared: None,
+            ack: None,
         });
         None
     }

@@ -1,20 +1,23 @@
-//! MQTT 5 shared subscriptions `$share/{group}/{filter}` (section 4.8.2): one binding per group
-//! in the exchange, and each message goes to one member, round-robin over the members that are
-//! online. A message queued for a member that leaves is handed to another member.
+//! MQTT 5 shared subscriptions `$share/{group}/{filter}` (section 4.8.2). A group is a queue in
+//! the core, bound to the MQTT exchange with the group's filter; each online member session is
+//! a competing consumer of it. The queue holds messages while no member can take them, hands
+//! each message to one member round-robin, and gets back (requeued) what a member had queued
+//! but not sent when it goes offline, so another member receives it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use super::session::{Outgoing, Session};
-use crate::broker::binding::{BindingOptions, Delivery, Pending, Subscriber};
-use crate::broker::message::Message;
+use super::session::{Outgoing, QueueAck, Session};
+use crate::broker::binding::{BindingOptions, Subscriber};
+use crate::broker::queue::{
+    self, ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle, QueueLimits,
+};
 
-struct Member {
-    session: Arc<Session>,
-    options: BindingOptions,
-}
+/// Messages a member may hold (queued in its session or in flight) before the group's queue
+/// gives new ones to other members; bounds what a slow member keeps from the rest.
+const MEMBER_PREFETCH: u32 = 64;
 
 /// One shared-subscription group for one filter.
 pub struct SharedGroup {
@@ -22,76 +25,116 @@ pub struct SharedGroup {
     pub group: String,
     /// The topic filter after `$share/{group}/`.
     pub filter: String,
-    members: Mutex<Vec<Member>>,
-    next: AtomicUsize,
-    me: Weak<SharedGroup>,
+    /// The group's queue.
+    pub queue: QueueHandle,
+    /// The binding target in the exchange (the queue), kept to unbind it by identity.
+    pub target: Arc<dyn Subscriber>,
+    members: Mutex<HashMap<Arc<str>, BindingOptions>>,
 }
 
 impl SharedGroup {
-    /// An empty group.
-    pub fn new(group: &str, filter: &str) -> Arc<SharedGroup> {
-        Arc::new_cyclic(|me| SharedGroup {
+    /// A group with an empty queue of at most `max_length` ready messages (oldest dropped).
+    pub fn new(group: &str, filter: &str, max_length: usize) -> Arc<SharedGroup> {
+        let queue = queue::spawn(
+            &queue_name(group, filter),
+            QueueLimits {
+                max_length: Some(max_length),
+                ..QueueLimits::default()
+            },
+        );
+        Arc::new(SharedGroup {
             group: group.to_string(),
             filter: filter.to_string(),
-            members: Mutex::new(Vec::new()),
-            next: AtomicUsize::new(0),
-            me: me.clone(),
+            target: Arc::new(queue.clone()),
+            queue,
+            members: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Adds or updates a member.
+    /// Adds a member or updates its options; an online member starts consuming at once.
     pub fn join(&self, session: &Arc<Session>, options: BindingOptions) {
-        let mut members = self.members.lock();
-        match members
-            .iter_mut()
-            .find(|m| Arc::ptr_eq(&m.session, session))
-        {
-            Some(m) => m.options = options,
-            None => members.push(Member {
-                session: Arc::clone(session),
-                options,
-            }),
+        let previous = self
+            .members
+            .lock()
+            .insert(Arc::clone(&session.client_id), options);
+        if previous.is_some() {
+            self.queue.cancel_nowait(tag(session), false);
         }
+        if session.is_online() {
+            self.consume(session, options);
+        }
+    }
+
+    /// The member's connection is up: it consumes again (replacing the consumer of a
+    /// connection it took over, so the queue never sees two consumers with one tag).
+    pub fn attach(&self, session: &Arc<Session>) {
+        let options = self.members.lock().get(&session.client_id).copied();
+        if let Some(options) = options {
+            self.queue.cancel_nowait(tag(session), false);
+            self.consume(session, options);
+        }
+    }
+
+    /// The member's connection went away: stop giving it messages (what it has in flight stays
+    /// with it, MQTT 5.0 section 4.8.2; what it had queued the session requeues).
+    pub fn detach(&self, session: &Arc<Session>) {
+        self.queue.cancel_nowait(tag(session), false);
     }
 
     /// Removes a member; returns how many remain.
     pub fn leave(&self, session: &Arc<Session>) -> usize {
         let mut members = self.members.lock();
-        members.retain(|m| !Arc::ptr_eq(&m.session, session));
+        if members.remove(&session.client_id).is_some() {
+            self.queue.cancel_nowait(tag(session), true);
+        }
         members.len()
     }
 
-    /// Hands a message a departed member did not take to the remaining members.
-    pub fn redistribute(&self, orphan: Outgoing) {
-        let _ = self.deliver(&orphan.message, Delivery::default());
+    fn consume(&self, session: &Arc<Session>, options: BindingOptions) {
+        let sink = Arc::new(MemberSink {
+            session: Arc::downgrade(session),
+            options,
+            queue: self.queue.clone(),
+        });
+        self.queue
+            .consume(tag(session), sink, MEMBER_PREFETCH, false);
     }
 }
 
-impl Subscriber for SharedGroup {
-    fn deliver(&self, message: &Arc<Message>, _delivery: Delivery) -> Option<Pending> {
-        let members = self.members.lock();
-        if members.is_empty() {
-            return None;
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = members.len();
-        // Prefer an online member; an offline persistent member still queues QoS 1/2.
-        let chosen = (0..n)
-            .map(|i| &members[(start + i) % n])
-            .find(|m| m.session.is_online())
-            .unwrap_or(&members[start % n]);
-        let o = chosen.options;
-        chosen.session.enqueue(Outgoing {
-            message: Arc::clone(message),
-            qos: o.max_qos.min(message.qos),
-            retain: o.retain_as_published && message.retain,
-            subscription_ids: o.subscription_id.into_iter().collect(),
-            shared: self.me.upgrade(),
-        });
-        None
-    }
+/// The queue's name, as AMQP tooling will see it.
+pub fn queue_name(group: &str, filter: &str) -> String {
+    format!("mqtt-shared-{group}-{filter}")
+}
 
-    fn identity(&self) -> Option<&str> {
-        None
+fn tag(session: &Session) -> ConsumerTag {
+    ConsumerTag(Arc::clone(&session.client_id))
+}
+
+/// Hands a group's deliveries to one member session.
+struct MemberSink {
+    session: Weak<Session>,
+    options: BindingOptions,
+    queue: QueueHandle,
+}
+
+impl ConsumerSink for MemberSink {
+    fn deliver(&self, d: QueueDelivery) {
+        let ack = QueueAck {
+            queue: self.queue.clone(),
+            id: d.id,
+        };
+        let Some(session) = self.session.upgrade().filter(|s| s.is_online()) else {
+            // Dispatched just before the member went away: give it to another member.
+            ack.requeue();
+            return;
+        };
+        let o = self.options;
+        session.enqueue(Outgoing {
+            qos: o.max_qos.min(d.message.qos),
+            retain: o.retain_as_published && d.message.retain,
+            subscription_ids: o.subscription_id.into_iter().collect(),
+            message: d.message,
+            ack: Some(ack),
+        });
     }
 }

@@ -88,10 +88,10 @@ impl Conn {
                     .shared
                     .entry((group.clone(), shared_filter.clone()))
                     .or_insert_with(|| {
-                        let g = SharedGroup::new(&group, &shared_filter);
-                        let destination: Arc<dyn Subscriber> = g.clone();
+                        let max = mqtt.core.config.mqtt.max_queued_messages;
+                        let g = SharedGroup::new(&group, &shared_filter, max);
                         let binding = Binding {
-                            destination,
+                            destination: Arc::clone(&g.target),
                             options: BindingOptions::default(),
                         };
                         mqtt.core
@@ -134,7 +134,7 @@ impl Conn {
                 qos,
                 retain: true,
                 subscription_ids: id.into_iter().collect(),
-                shared: None,
+                ack: None,
             });
         }
     }
@@ -197,9 +197,8 @@ pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subsc
                 }
             });
             if let Some(g) = emptied {
-                let destination: Arc<dyn Subscriber> = g;
                 let binding = Binding {
-                    destination,
+                    destination: Arc::clone(&g.target),
                     options: BindingOptions::default(),
                 };
                 exchange
@@ -215,11 +214,25 @@ pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subsc
     }
 }
 
-/// Hands messages that reached `session` through shared subscriptions to other members.
-pub fn redistribute(orphans: Vec<Outgoing>) {
-    for o in orphans {
-        if let Some(group) = o.shared.clone() {
-            group.redistribute(o);
+/// Calls `f` with each shared-subscription group the session is a member of.
+fn for_each_group(mqtt: &Arc<Mqtt>, session: &Arc<Session>, f: impl Fn(&SharedGroup)) {
+    let filters: Vec<String> = session.lock().subscriptions.keys().cloned().collect();
+    for filter in filters {
+        if let Some((group, shared_filter)) = parse_shared(&filter) {
+            let key = (group.to_string(), shared_filter.to_string());
+            if let Some(g) = mqtt.shared.get(&key) {
+                f(&g);
+            }
         }
     }
+}
+
+/// The session's connection is up: it consumes from its shared groups again.
+pub fn attach_shared(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    for_each_group(mqtt, session, |g| g.attach(session));
+}
+
+/// The session's connection is gone: its shared groups stop giving it messages.
+pub fn detach_shared(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    for_each_group(mqtt, session, |g| g.detach(session));
 }

@@ -9,7 +9,11 @@ async fn connack_advertises_limits() {
     let b = broker().await;
     let c = v5::connect(&b, "limits").await;
     assert_eq!(c.connack.code, ConnectReturnCode::Success);
-    let p = c.connack.properties.expect("v5 CONNACK has properties");
+    let p = c
+        .connack
+        .properties
+        .clone()
+        .expect("v5 CONNACK has properties");
     assert!(p.receive_max.is_some());
     assert!(p.max_packet_size.is_some());
     assert!(p.topic_alias_max.is_some());

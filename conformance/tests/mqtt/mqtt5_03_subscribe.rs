@@ -141,3 +141,75 @@ async fn shared_subscription_delivers_each_message_once() {
         assert_eq!(c.publish().await.payload[0], i);
     }
 }
+
+#[tokio::test]
+async fn shared_messages_of_a_member_that_leaves_go_to_another() {
+    let b = broker().await;
+    let mut o = v5::options(&b, "hoarder");
+    o.set_receive_maximum(Some(1));
+    o.set_manual_acks(true);
+    let mut hoarder = v5::connect_with(o).await;
+    hoarder
+        .client
+        .subscribe("$share/g/work", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    suback(&mut hoarder).await;
+    let mut worker = v5::connect(&b, "worker").await;
+    worker
+        .client
+        .subscribe("$share/g/work", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    suback(&mut worker).await;
+    let publ = v5::connect(&b, "pub").await;
+    for i in 0..10u8 {
+        publ.client
+            .publish("work", QoS::AtLeastOnce, false, vec![i])
+            .await
+            .unwrap();
+    }
+    // The hoarder takes one message and never acknowledges it, then vanishes (clean session:
+    // its session ends, so what it held goes back to the group, MQTT 5.0 section 4.8.2).
+    hoarder.publish().await;
+    drop(hoarder);
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        seen.push(worker.publish().await.payload[0]);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..10).collect::<Vec<u8>>());
+}
+
+#[tokio::test]
+async fn shared_group_holds_messages_until_a_member_returns() {
+    let b = broker().await;
+    let mut o = v5::options(&b, "returning");
+    o.set_clean_start(false);
+    let mut props = rumqttc::v5::mqttbytes::v5::ConnectProperties::new();
+    props.session_expiry_interval = Some(60);
+    o.set_connect_properties(props);
+    let mut member = v5::connect_with(o.clone()).await;
+    member
+        .client
+        .subscribe("$share/g/held", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    suback(&mut member).await;
+    member.client.disconnect().await.unwrap();
+    drop(member);
+    let mut publ = v5::connect(&b, "pub").await;
+    for i in 0..3u8 {
+        publ.client
+            .publish("held", QoS::AtLeastOnce, false, vec![i])
+            .await
+            .unwrap();
+        publ.next("PUBACK", |p| matches!(p, Packet::PubAck(_)).then_some(()))
+            .await;
+    }
+    let mut back = v5::connect_with(o).await;
+    assert!(back.connack.session_present);
+    for i in 0..3u8 {
+        assert_eq!(back.publish().await.payload[0], i);
+    }
+}

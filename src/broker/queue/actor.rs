@@ -127,6 +127,17 @@ impl QueueHandle {
         }
     }
 
+    /// Removes a consumer without waiting for the queue to confirm it (for callers that cannot
+    /// await). Requests on one handle are handled in the order they were made.
+    pub fn cancel_nowait(&self, tag: ConsumerTag, requeue_unacked: bool) {
+        let (done, _) = oneshot::channel();
+        let _ = self.control.send(Control::Cancel {
+            tag,
+            requeue_unacked,
+            done,
+        });
+    }
+
     /// Settles a delivered message.
     pub fn ack(&self, id: MessageId) {
         let _ = self.control.send(Control::Ack(id));
