@@ -12,6 +12,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::error::EncodeError;
 use crate::packet::{Auth, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS};
+use crate::properties::Properties;
 use crate::reason::ReasonCode;
 
 use props::{properties_len, put_properties, section_len};
@@ -21,7 +22,11 @@ use props::{properties_len, put_properties, section_len};
 /// `version` selects the wire format, except for CONNECT, which is written in the version named
 /// by its own `protocol` field. Before 5.0, properties and other 5.0-only fields are omitted and
 /// CONNACK codes are mapped with `ReasonCode::to_v3_connack`. On error `out` is unchanged.
-pub fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub fn encode(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let layout = layout(packet, version)?;
     out.reserve(layout.packet_size());
     out.put_u8(first_byte(packet));
@@ -203,7 +208,7 @@ fn auth_layout(a: &Auth, v5: bool) -> Result<Layout, EncodeError> {
 fn reason_and_props_layout(
     layout: &mut Layout,
     reason: ReasonCode,
-    properties: &crate::properties::Properties,
+    properties: &Properties,
     default: ReasonCode,
 ) -> Result<(), EncodeError> {
     let props = properties_len(properties)?;
@@ -221,7 +226,7 @@ fn reason_and_props_layout(
 fn put_reason_and_props(
     out: &mut BytesMut,
     reason: ReasonCode,
-    properties: &crate::properties::Properties,
+    properties: &Properties,
     layout: &Layout,
 ) {
     if layout.reason {

@@ -76,6 +76,9 @@ impl PacketId {
 }
 
 /// Every MQTT control packet.
+// CONNECT (two `Properties`) is the largest variant; boxing it would change the public shape
+// the broker matches on, and a packet is moved once per decode, so the size is accepted.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packet {
     /// CONNECT (type 1).

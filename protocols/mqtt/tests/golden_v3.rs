@@ -121,8 +121,10 @@ fn connack() {
 #[test]
 fn connack_v3_encoding_maps_and_drops_v5_only_fields() {
     // Codes without a v3 equivalent map to 3 (server unavailable); 0x8A banned maps to 5.
-    let mut props = Properties::default();
-    props.reason_string = Some("dropped".into());
+    let props = Properties {
+        reason_string: Some("dropped".into()),
+        ..Properties::default()
+    };
     let p = |code| {
         Packet::ConnAck(ConnAck {
             session_present: false,
@@ -155,8 +157,16 @@ fn publish() {
         })
     };
     for v in [V31, V311] {
-        golden("30 07 00 03 61 2f 62 68 69", v, publish(QoS::AtMostOnce, None, false, false));
-        golden("31 07 00 03 61 2f 62 68 69", v, publish(QoS::AtMostOnce, None, false, true));
+        golden(
+            "30 07 00 03 61 2f 62 68 69",
+            v,
+            publish(QoS::AtMostOnce, None, false, false),
+        );
+        golden(
+            "31 07 00 03 61 2f 62 68 69",
+            v,
+            publish(QoS::AtMostOnce, None, false, true),
+        );
         golden(
             "3b 09 00 03 61 2f 62 00 0a 68 69",
             v,
@@ -226,13 +236,20 @@ fn publish_acks() {
 fn subscribe_and_suback() {
     let sub = Packet::Subscribe(Subscribe {
         packet_id: pid(1),
-        filters: vec![filter("a/+", QoS::AtLeastOnce), filter("b/#", QoS::AtMostOnce)],
+        filters: vec![
+            filter("a/+", QoS::AtLeastOnce),
+            filter("b/#", QoS::AtMostOnce),
+        ],
         properties: Properties::default(),
     });
     let bytes = "82 0e 00 01 00 03 61 2f 2b 01 00 03 62 2f 23 00";
     golden(bytes, V311, sub.clone());
     golden(bytes, V31, sub.clone());
-    check_decode(&hex("8a 0e 00 01 00 03 61 2f 2b 01 00 03 62 2f 23 00"), V31, &sub);
+    check_decode(
+        &hex("8a 0e 00 01 00 03 61 2f 2b 01 00 03 62 2f 23 00"),
+        V31,
+        &sub,
+    );
     // 3.1.1 has no subscription options: they are dropped on encode.
     let mut with_options = sub.clone();
     if let Packet::Subscribe(s) = &mut with_options {
@@ -298,8 +315,10 @@ fn ping_and_disconnect() {
 
 #[test]
 fn acks_drop_v5_fields() {
-    let mut props = Properties::default();
-    props.reason_string = Some("x".into());
+    let props = Properties {
+        reason_string: Some("x".into()),
+        ..Properties::default()
+    };
     let p = Packet::PubAck(PubResponse {
         packet_id: pid(10),
         reason: ReasonCode::NO_MATCHING_SUBSCRIBERS,

@@ -45,7 +45,9 @@ pub(super) fn decode_connect(r: &mut Reader) -> Result<Connect, DecodeError> {
     let will_retain = flags & WILL_RETAIN != 0;
     if !has_will && (will_qos_bits != 0 || will_retain) {
         // [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15]
-        return Err(DecodeError::Malformed("will QoS or retain set without a will"));
+        return Err(DecodeError::Malformed(
+            "will QoS or retain set without a will",
+        ));
     }
     // [MQTT-3.1.2-14]
     let will_qos = qos_from_bits(will_qos_bits)?;

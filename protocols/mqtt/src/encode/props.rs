@@ -2,7 +2,7 @@
 //! then writing in identifier order. Writes whatever properties are set; which ones a packet
 //! may carry is the caller's business (the decoder on the other side enforces it).
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::EncodeError;
 use crate::properties::Properties;
@@ -126,7 +126,7 @@ fn opt_str(v: &Option<String>, field: &'static str) -> Result<usize, EncodeError
     }
 }
 
-fn opt_bin(v: &Option<bytes::Bytes>, field: &'static str) -> Result<usize, EncodeError> {
+fn opt_bin(v: &Option<Bytes>, field: &'static str) -> Result<usize, EncodeError> {
     match v {
         Some(b) => Ok(1 + binary_len(b, field)?),
         None => Ok(0),
@@ -154,7 +154,7 @@ fn put_str_prop(out: &mut BytesMut, id: u8, v: &Option<String>) {
     }
 }
 
-fn put_bin_prop(out: &mut BytesMut, id: u8, v: &Option<bytes::Bytes>) {
+fn put_bin_prop(out: &mut BytesMut, id: u8, v: &Option<Bytes>) {
     if let Some(b) = v {
         out.put_u8(id);
         put_binary(out, b);

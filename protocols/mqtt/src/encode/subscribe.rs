@@ -4,13 +4,16 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::EncodeError;
-use crate::packet::{RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe};
+use crate::packet::{
+    RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+};
+use crate::properties::Properties;
 
 use super::props::{properties_len, put_properties, section_len};
 use super::{put_str, str_len, Layout};
 
 /// Packet identifier plus, in 5.0, the property section.
-fn id_and_props(props: &crate::properties::Properties, v5: bool) -> Result<Layout, EncodeError> {
+fn id_and_props(props: &Properties, v5: bool) -> Result<Layout, EncodeError> {
     let mut layout = Layout::new(2);
     if v5 {
         let len = properties_len(props)?;

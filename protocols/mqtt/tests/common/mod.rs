@@ -12,7 +12,7 @@ use ferromq_mqtt::{
 /// Parses `"10 0f 00 04"`-style hex (whitespace ignored).
 pub fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd hex literal {s:?}");
+    assert_eq!(digits.len() % 2, 0, "odd hex literal {s:?}");
     digits
         .chunks(2)
         .map(|pair| {
@@ -63,7 +63,11 @@ pub fn decode_err(bytes: &[u8], version: ProtocolVersion) -> DecodeError {
 /// - glued to a copy of itself and to a PINGREQ, packets come out in order with nothing left;
 /// - a limit of exactly the packet size passes, one byte less is `PacketTooLarge`.
 pub fn check_decode(bytes: &[u8], version: ProtocolVersion, expected: &Packet) {
-    assert_eq!(decode_all(bytes, version).as_ref(), Ok(expected), "{bytes:02x?}");
+    assert_eq!(
+        decode_all(bytes, version).as_ref(),
+        Ok(expected),
+        "{bytes:02x?}"
+    );
 
     let mut buf = BytesMut::new();
     for (i, &byte) in bytes.iter().enumerate() {
@@ -84,7 +88,9 @@ pub fn check_decode(bytes: &[u8], version: ProtocolVersion, expected: &Packet) {
         assert_eq!(decode(&mut buf, version, MAX), Ok(None), "split at {split}");
         assert_eq!(&buf[..], &bytes[..split]);
         buf.extend_from_slice(&bytes[split..]);
-        let got = decode(&mut buf, version, MAX).expect("decodes").expect("complete");
+        let got = decode(&mut buf, version, MAX)
+            .expect("decodes")
+            .expect("complete");
         assert_eq!(&got, expected, "split at {split}");
         assert!(buf.is_empty());
     }
@@ -94,14 +100,18 @@ pub fn check_decode(bytes: &[u8], version: ProtocolVersion, expected: &Packet) {
     glued.extend_from_slice(bytes);
     glued.extend_from_slice(&[0xC0, 0x00]);
     for want in [expected, expected, &Packet::PingReq] {
-        let got = decode(&mut glued, version, MAX).expect("decodes").expect("complete");
+        let got = decode(&mut glued, version, MAX)
+            .expect("decodes")
+            .expect("complete");
         assert_eq!(&got, want);
     }
     assert!(glued.is_empty());
     assert_eq!(decode(&mut glued, version, MAX), Ok(None));
 
     let mut exact = BytesMut::from(bytes);
-    assert!(decode(&mut exact, version, bytes.len()).expect("at the limit").is_some());
+    assert!(decode(&mut exact, version, bytes.len())
+        .expect("at the limit")
+        .is_some());
     let mut over = BytesMut::from(bytes);
     assert_eq!(
         decode(&mut over, version, bytes.len() - 1),
