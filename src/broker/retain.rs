@@ -15,7 +15,7 @@ use std::fmt;
 
 use parking_lot::RwLock;
 
-use super::routing_key::{self, FilterLevel, MQTT_SEPARATOR};
+use super::routing_key::{self, literal_levels, FilterLevel};
 
 /// Retained messages by topic. `M` is the stored message handle (e.g. `Arc<Message>`); it is
 /// cloned out on every read, so it should be cheap to clone.
@@ -65,7 +65,7 @@ impl<M: Clone> RetainStore<M> {
 
     /// Every retained message whose topic matches `filter`, with its topic in MQTT form. Order is
     /// unspecified. A filter whose first level is a wildcard does not match topics starting with
-    /// `$` [MQTT-4.7.2-1]; `a/#` includes `a` itself [MQTT-4.7.1-2].
+    /// `$` [MQTT-4.7.2-1]; `a/#` includes `a` itself (MQTT 4.7.1.2).
     pub fn matching(&self, filter: &[FilterLevel]) -> Vec<(String, M)> {
         let trie = self.trie.read();
         if let Some(levels) = literal_levels(filter) {
@@ -234,7 +234,7 @@ impl<M: Clone> Node<M> {
             match filter.get(fpos) {
                 None => {
                     if let Some(message) = &node.message {
-                        out.push((join(&path), message.clone()));
+                        out.push((routing_key::levels_to_mqtt(&path), message.clone()));
                     }
                 }
                 Some(FilterLevel::Literal(level)) => {
@@ -275,28 +275,6 @@ impl<M> Drop for Node<M> {
             pending.extend(node.children.drain().map(|(_, n)| n));
         }
     }
-}
-
-/// The levels of a filter without wildcards, or `None` if it has one.
-fn literal_levels(filter: &[FilterLevel]) -> Option<Vec<&str>> {
-    filter
-        .iter()
-        .map(|level| match level {
-            FilterLevel::Literal(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn join(levels: &[&str]) -> String {
-    let mut topic = String::new();
-    for (i, level) in levels.iter().enumerate() {
-        if i > 0 {
-            topic.push(MQTT_SEPARATOR);
-        }
-        topic.push_str(level);
-    }
-    topic
 }
 
 #[cfg(test)]

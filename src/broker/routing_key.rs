@@ -90,8 +90,19 @@ impl std::error::Error for RoutingKeyError {}
 /// Splits an MQTT topic name or filter into levels, borrowing from `topic`.
 ///
 /// Never empty: `""` gives one empty level (the MQTT decoder rejects empty topics before this).
+/// This runs on every MQTT publish, so it sizes the vector first: one allocation, no regrowth.
 pub fn mqtt_levels(topic: &str) -> Vec<&str> {
-    topic.split(MQTT_SEPARATOR).collect()
+    let separators = topic.bytes().filter(|&b| b == b'/').count();
+    let mut levels = Vec::with_capacity(separators + 1);
+    let mut start = 0;
+    for (at, byte) in topic.bytes().enumerate() {
+        if byte == b'/' {
+            levels.push(&topic[start..at]);
+            start = at + 1;
+        }
+    }
+    levels.push(&topic[start..]);
+    levels
 }
 
 /// Splits an AMQP routing key into levels in MQTT form: each word's `/` becomes `.`.
@@ -246,6 +257,17 @@ pub fn validate_mqtt_filter(filter: &str) -> Result<(), RoutingKeyError> {
 /// True if the filter has no wildcard, i.e. it matches exactly one topic.
 pub fn is_exact(filter: &[FilterLevel]) -> bool {
     !filter.iter().any(FilterLevel::is_wildcard)
+}
+
+/// The levels of a filter without wildcards (the one topic it matches), or `None` if it has one.
+pub fn literal_levels(filter: &[FilterLevel]) -> Option<Vec<&str>> {
+    filter
+        .iter()
+        .map(|level| match level {
+            FilterLevel::Literal(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// True if `topic` (levels in MQTT form) matches `filter`.
@@ -453,6 +475,11 @@ mod tests {
         }
         assert!(is_exact(&parse_mqtt_filter("a/b")));
         assert!(!is_exact(&parse_mqtt_filter("a/+")));
+        assert_eq!(
+            literal_levels(&parse_mqtt_filter("a//b")),
+            Some(vec!["a", "", "b"])
+        );
+        assert_eq!(literal_levels(&parse_mqtt_filter("a/#")), None);
     }
 
     #[test]
@@ -461,7 +488,7 @@ mod tests {
         assert!(!m("sport/tennis/+", "sport/tennis/player1/ranking"));
         assert!(!m("sport/+", "sport"));
         assert!(m("sport/+", "sport/"));
-        // [MQTT-4.7.1-2] `#` also matches the parent level.
+        // MQTT 4.7.1.2: `#` also matches the parent level.
         assert!(m("sport/#", "sport"));
         assert!(m("sport/#", "sport/a/b"));
         assert!(m("#", "a"));
