@@ -16,7 +16,7 @@ async fn retained_message_is_sent_on_subscribe_with_retain_flag() {
         .await;
     let mut sub = v4::connect(&b, "sub").await;
     sub.subscribe("r/+", QoS::AtLeastOnce).await;
-    let mut got = vec![sub.publish().await, sub.publish().await];
+    let mut got = [sub.publish().await, sub.publish().await];
     got.sort_by(|x, y| x.topic.cmp(&y.topic));
     assert_eq!(got[0].topic, "r/a");
     assert_eq!(&got[0].payload[..], b"three");
