@@ -37,6 +37,8 @@ fn main() -> anyhow::Result<()> {
     };
     let config = Config::load(cli.config.as_deref(), overrides)?;
     tracing_subscriber::fmt()
+        // Colour codes only for a terminal: log files and pipes get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&config.log_level)
                 .with_context(|| format!("invalid log level {:?}", config.log_level))?,
