@@ -68,7 +68,8 @@ pub struct MqttConfig {
     pub topic_alias_maximum: u16,
     /// Seconds a new socket may take to send CONNECT.
     pub connect_timeout_secs: u64,
-    /// Largest keep alive the broker accepts; larger requests are lowered (v5 Server Keep Alive).
+    /// Largest keep alive the broker accepts; larger requests are lowered for v5 (Server Keep
+    /// Alive) and refused for 3.1 / 3.1.1, which cannot be told (CONNACK 0x02, as Mosquitto).
     pub max_keepalive_secs: u16,
     /// Interval of the `$SYS/broker/...` updates, seconds; 0 disables them.
     pub sys_interval_secs: u64,

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferromq_mqtt::{decode, encode, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
+use ferromq_mqtt::{
+    decode, encode, encoded_len, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -300,13 +302,19 @@ impl Conn {
         if !self.version.is_v5() {
             return;
         }
-        let packet = Packet::Disconnect(Disconnect {
+        let mut packet = Packet::Disconnect(Disconnect {
             reason,
             properties: Properties {
                 reason_string: why,
                 ..Properties::default()
             },
         });
+        // [MQTT-3.14.2-3]: no Reason String that would exceed the client's Maximum Packet Size.
+        if encoded_len(&packet, self.version).map_or(true, |n| n > self.client_max_packet) {
+            if let Packet::Disconnect(d) = &mut packet {
+                d.properties.reason_string = None;
+            }
+        }
         self.send(wbuf, &packet);
     }
 }

@@ -33,9 +33,13 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Option<Conn> {
     let version = connect.protocol;
     let cfg = &mqtt.core.config.mqtt;
+    let client_max_packet = connect
+        .properties
+        .maximum_packet_size
+        .map_or(usize::MAX, |m| m as usize);
     let refuse = |io: &mut Framed<S>, code: ReasonCode, why: &str| {
         tracing::info!(%peer, client_id = %connect.client_id, code = code.0, "CONNECT refused: {why}");
-        let ack = Packet::ConnAck(ConnAck {
+        let mut ack = Packet::ConnAck(ConnAck {
             session_present: false,
             code,
             properties: Properties {
@@ -43,6 +47,12 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
                 ..Properties::default()
             },
         });
+        // [MQTT-3.2.2-19]: no Reason String that would exceed the client's Maximum Packet Size.
+        if ferromq_mqtt::encoded_len(&ack, version).map_or(true, |n| n > client_max_packet) {
+            if let Packet::ConnAck(a) = &mut ack {
+                a.properties.reason_string = None;
+            }
+        }
         let _ = ferromq_mqtt::encode(&ack, version, &mut io.wbuf);
     };
 
@@ -110,6 +120,18 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
 
+    if !version.is_v5() && connect.keep_alive > cfg.max_keepalive_secs {
+        // A v3 client cannot be told to use a shorter keep alive (v5 gets Server Keep Alive),
+        // and lowering it silently would drop a compliant client; refuse it as Mosquitto's
+        // `max_keepalive` does.
+        refuse(
+            io,
+            ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+            "keep alive above the broker's maximum",
+        );
+        return None;
+    }
+
     // v3: clean session 0 keeps the session forever; v5: Session Expiry Interval (absent = 0).
     let session_expiry = if version.is_v5() {
         connect.properties.session_expiry_interval.unwrap_or(0)
@@ -169,10 +191,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         will: connect.will,
         session_expiry,
         client_receive_max: usize::from(client_receive_max.max(1)),
-        client_max_packet: connect
-            .properties
-            .maximum_packet_size
-            .map_or(usize::MAX, |m| m as usize),
+        client_max_packet,
         aliases_in: alias::Inbound::new(if version.is_v5() {
             cfg.topic_alias_maximum
         } else {

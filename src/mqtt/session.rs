@@ -205,7 +205,8 @@ impl Session {
     }
 
     /// Discards the session: no more deliveries. Returns its subscriptions (to unbind); every
-    /// message from a shared subscription it still held goes back to its group.
+    /// message from a shared subscription it still held goes back to its group, except QoS 2
+    /// messages already sent to it.
     pub fn end(&self) -> HashMap<String, Subscription> {
         let mut s = self.state.lock();
         s.ended = true;
@@ -216,8 +217,19 @@ impl Session {
             }
         }
         for inflight in std::mem::take(&mut s.inflight).into_values() {
-            if let Inflight::AwaitAck(Outgoing { ack: Some(ack), .. }) = inflight {
-                ack.requeue();
+            if let Inflight::AwaitAck(Outgoing {
+                ack: Some(ack),
+                qos,
+                ..
+            }) = inflight
+            {
+                if qos == 2 {
+                    // A QoS 2 message already sent to this member must not go to any other
+                    // once its session ends [MQTT-4.8.2-5].
+                    ack.settle();
+                } else {
+                    ack.requeue();
+                }
             }
         }
         std::mem::take(&mut s.subscriptions)
