@@ -107,27 +107,53 @@ impl RunningBroker {
 
 /// Runs the broker until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(config: Config) -> Result<(), ServerError> {
+    // Handlers first: a signal that arrives right after the "listening" line must already
+    // mean "shut down gracefully", not the default "die".
+    let signals = Signals::install()?;
     let broker = RunningBroker::start(config).await?;
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down");
     broker.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), ServerError> {
+/// SIGINT and SIGTERM, installed before the listeners start.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(ServerError::Signal),
-            _ = term.recv() => Ok(()),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServerError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).map_err(ServerError::Signal)?,
+                int: signal(SignalKind::interrupt()).map_err(ServerError::Signal)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map_err(ServerError::Signal)
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
