@@ -14,6 +14,7 @@ use crate::broker::binding::{BindingOptions, Subscriber};
 use crate::broker::queue::{
     self, ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle, QueueLimits,
 };
+use crate::store::MessageStore;
 
 /// Messages a member may hold (queued in its session or in flight) before the group's queue
 /// gives new ones to other members; bounds what a slow member keeps from the rest.
@@ -34,13 +35,19 @@ pub struct SharedGroup {
 
 impl SharedGroup {
     /// A group with an empty queue of at most `max_length` ready messages (oldest dropped).
-    pub fn new(group: &str, filter: &str, max_length: usize) -> Arc<SharedGroup> {
+    pub fn new(
+        group: &str,
+        filter: &str,
+        max_length: usize,
+        store: Arc<dyn MessageStore>,
+    ) -> Arc<SharedGroup> {
         let queue = queue::spawn(
             &queue_name(group, filter),
             QueueLimits {
                 max_length: Some(max_length),
                 ..QueueLimits::default()
             },
+            store,
         );
         Arc::new(SharedGroup {
             group: group.to_string(),

@@ -89,7 +89,8 @@ impl Conn {
                     .entry((group.clone(), shared_filter.clone()))
                     .or_insert_with(|| {
                         let max = mqtt.core.config.mqtt.max_queued_messages;
-                        let g = SharedGroup::new(&group, &shared_filter, max);
+                        let store = Arc::clone(&mqtt.core.store);
+                        let g = SharedGroup::new(&group, &shared_filter, max, store);
                         let binding = Binding {
                             destination: Arc::clone(&g.target),
                             options: BindingOptions::default(),

@@ -16,6 +16,7 @@ use super::consumer::{Consumer, ConsumerSink, ConsumerTag};
 use super::{MessageId, Overflow, QueueDelivery, QueueLimits, QueueStats};
 use crate::broker::binding::{Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
+use crate::store::{MessageStore, StoreId};
 
 /// Capacity of a queue's publish inbox.
 const INBOX_CAPACITY: usize = 1024;
@@ -44,8 +45,10 @@ enum Control {
     Purge(oneshot::Sender<u64>),
 }
 
-/// Starts a queue actor named `name`; it stops when every handle is dropped.
-pub fn spawn(name: &str, limits: QueueLimits) -> QueueHandle {
+/// Starts a queue actor named `name`; it stops when every handle is dropped. Persistent
+/// messages (qos >= 1) are recorded in `store` on arrival and settled there when acknowledged
+/// or dropped, so a durable store can recover exactly the unsettled ones.
+pub fn spawn(name: &str, limits: QueueLimits, store: Arc<dyn MessageStore>) -> QueueHandle {
     let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let (control, control_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(QueueStats::default());
@@ -53,6 +56,7 @@ pub fn spawn(name: &str, limits: QueueLimits) -> QueueHandle {
     let actor = Actor {
         name: Arc::clone(&name),
         limits,
+        store,
         stats: Arc::clone(&stats),
         ready: VecDeque::new(),
         ready_bytes: 0,
@@ -172,11 +176,14 @@ struct Entry {
     id: MessageId,
     message: Arc<Message>,
     redelivered: bool,
+    /// Where the store keeps it (persistent messages only).
+    stored: Option<StoreId>,
 }
 
 struct Actor {
     name: Arc<str>,
     limits: QueueLimits,
+    store: Arc<dyn MessageStore>,
     stats: Arc<QueueStats>,
     ready: VecDeque<Entry>,
     ready_bytes: usize,
@@ -243,18 +250,22 @@ impl Actor {
                 let _ = done.send(());
             }
             Control::Ack(id) => {
-                self.settle(id);
+                if let Some(entry) = self.settle(id) {
+                    self.forget(entry);
+                }
             }
             Control::Reject { id, requeue } => {
                 if requeue {
                     self.requeue(vec![id]);
-                } else {
-                    self.settle(id);
+                } else if let Some(entry) = self.settle(id) {
+                    self.forget(entry);
                 }
             }
             Control::Purge(reply) => {
                 let n = self.ready.len() as u64;
-                self.ready.clear();
+                for entry in std::mem::take(&mut self.ready) {
+                    self.forget(entry);
+                }
                 self.ready_bytes = 0;
                 let _ = reply.send(n);
             }
@@ -283,10 +294,12 @@ impl Actor {
         let id = MessageId(self.next_id);
         self.next_id += 1;
         self.ready_bytes += size;
+        let stored = (message.qos > 0).then(|| self.store.enqueue(&self.name, &message));
         self.ready.push_back(Entry {
             id,
             message,
             redelivered: false,
+            stored,
         });
     }
 
@@ -327,11 +340,14 @@ impl Actor {
                 message: Arc::clone(&entry.message),
                 redelivered: entry.redelivered,
             };
-            if !consumer.no_ack {
+            if consumer.no_ack {
+                consumer.sink.deliver(delivery);
+                self.forget(entry);
+            } else {
                 consumer.unacked += 1;
                 self.unacked.insert(entry.id, (entry, consumer.tag.clone()));
+                consumer.sink.deliver(delivery);
             }
-            consumer.sink.deliver(delivery);
         }
     }
 
@@ -342,6 +358,13 @@ impl Actor {
             c.unacked = c.unacked.saturating_sub(1);
         }
         Some(entry)
+    }
+
+    /// The message leaves the queue for good: the store may drop it.
+    fn forget(&self, entry: Entry) {
+        if let Some(stored) = entry.stored {
+            self.store.settle(&self.name, stored);
+        }
     }
 
     /// Puts unacked messages back at the head of the queue in their original order, marked

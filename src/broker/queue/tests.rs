@@ -8,12 +8,39 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::broker::message::{Message, Origin, Properties};
+use crate::store::{MemoryStore, MessageStore, StoreId};
 
 struct ChannelSink(mpsc::UnboundedSender<QueueDelivery>);
 
 impl ConsumerSink for ChannelSink {
     fn deliver(&self, delivery: QueueDelivery) {
         let _ = self.0.send(delivery);
+    }
+}
+
+fn memory() -> Arc<dyn MessageStore> {
+    Arc::new(MemoryStore::default())
+}
+
+/// Records what the queue asks of its store.
+#[derive(Default)]
+struct RecordingStore {
+    live: parking_lot::Mutex<std::collections::HashSet<u64>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl MessageStore for RecordingStore {
+    fn enqueue(&self, _queue: &str, _message: &Arc<Message>) -> StoreId {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.live.lock().insert(id);
+        StoreId(id)
+    }
+
+    fn settle(&self, _queue: &str, id: StoreId) {
+        assert!(
+            self.live.lock().remove(&id.0),
+            "settled twice or never stored"
+        );
     }
 }
 
@@ -63,7 +90,7 @@ fn body(d: &QueueDelivery) -> &[u8] {
 
 #[tokio::test]
 async fn messages_wait_for_a_consumer_and_arrive_in_order() {
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     for b in ["a", "b", "c"] {
         assert!(q.publish(message(b)).is_none());
     }
@@ -75,7 +102,7 @@ async fn messages_wait_for_a_consumer_and_arrive_in_order() {
 
 #[tokio::test]
 async fn prefetch_limits_unacked_and_ack_frees_credit() {
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     let mut rx = consumer(&q, "c1", 2, false);
     for b in ["1", "2", "3"] {
         q.publish(message(b));
@@ -89,7 +116,7 @@ async fn prefetch_limits_unacked_and_ack_frees_credit() {
 
 #[tokio::test]
 async fn rejected_message_is_requeued_as_redelivered() {
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     let mut rx = consumer(&q, "c1", 1, false);
     q.publish(message("x"));
     let d = next(&mut rx).await;
@@ -104,7 +131,7 @@ async fn rejected_message_is_requeued_as_redelivered() {
 
 #[tokio::test]
 async fn competing_consumers_share_round_robin() {
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     let mut a = consumer(&q, "a", 0, true);
     let mut b = consumer(&q, "b", 0, true);
     // Control requests are handled in order: once the purge answers, both consumers exist.
@@ -122,7 +149,7 @@ async fn competing_consumers_share_round_robin() {
 
 #[tokio::test]
 async fn cancelled_consumer_unacked_go_to_the_others() {
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     let mut a = consumer(&q, "a", 10, false);
     q.publish(message("m"));
     let d = next(&mut a).await;
@@ -139,7 +166,7 @@ async fn max_length_drops_head_or_rejects() {
         max_length: Some(2),
         ..QueueLimits::default()
     };
-    let q = spawn("drop-head", limits.clone());
+    let q = spawn("drop-head", limits.clone(), memory());
     for b in ["1", "2", "3"] {
         q.publish(message(b));
     }
@@ -154,6 +181,7 @@ async fn max_length_drops_head_or_rejects() {
             overflow: Overflow::RejectPublish,
             ..limits
         },
+        memory(),
     );
     for b in ["1", "2", "3"] {
         q.publish(message(b));
@@ -166,7 +194,7 @@ async fn max_length_drops_head_or_rejects() {
 
 #[tokio::test]
 async fn purge_and_stats() {
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     for b in ["1", "2"] {
         q.publish(message(b));
     }
@@ -181,7 +209,7 @@ async fn purge_and_stats() {
 #[tokio::test]
 async fn full_inbox_returns_a_pending_publish() {
     // No runtime turn happens between these sends, so the actor cannot drain the inbox.
-    let q = spawn("q", QueueLimits::default());
+    let q = spawn("q", QueueLimits::default(), memory());
     let mut pending = None;
     for i in 0..10_000 {
         if let Some(p) = q.publish(message(&i.to_string())) {
@@ -193,4 +221,28 @@ async fn full_inbox_returns_a_pending_publish() {
     tokio::time::timeout(Duration::from_secs(5), pending)
         .await
         .expect("the wait ends once the actor drains the inbox");
+}
+
+#[tokio::test]
+async fn persistent_messages_are_stored_until_settled() {
+    let store = Arc::new(RecordingStore::default());
+    let q = spawn("q", QueueLimits::default(), store.clone());
+    for b in ["acked", "rejected", "requeued", "purged"] {
+        q.publish(message(b));
+    }
+    let mut rx = consumer(&q, "c", 3, false);
+    let acked = next(&mut rx).await;
+    let rejected = next(&mut rx).await;
+    let requeued = next(&mut rx).await;
+    q.ack(acked.id);
+    q.reject(rejected.id, false);
+    q.reject(requeued.id, true);
+    q.cancel(ConsumerTag("c".into()), true).await;
+    // "requeued" and "purged" are ready again, both still stored.
+    assert_eq!(store.live.lock().len(), 2);
+    assert_eq!(q.purge().await, 2);
+    assert!(
+        store.live.lock().is_empty(),
+        "everything settled in the store"
+    );
 }
