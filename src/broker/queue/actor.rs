@@ -43,6 +43,13 @@ enum Control {
         requeue: bool,
     },
     Purge(oneshot::Sender<u64>),
+    Get {
+        owner: ConsumerTag,
+        no_ack: bool,
+        reply: oneshot::Sender<Option<(QueueDelivery, u64)>>,
+    },
+    /// A consumer's sink has room again: dispatch.
+    Resume,
 }
 
 /// Starts a queue actor named `name`; it stops when every handle is dropped. Persistent
@@ -150,6 +157,26 @@ impl QueueHandle {
     /// Rejects a delivered message: requeued (marked redelivered) or dropped.
     pub fn reject(&self, id: MessageId, requeue: bool) {
         let _ = self.control.send(Control::Reject { id, requeue });
+    }
+
+    /// Takes one ready message (AMQP basic.get) with the number still ready after it, or
+    /// `None` when empty. Unless `no_ack`, it stays unacknowledged under `owner` until
+    /// `ack`/`reject`.
+    pub async fn get(&self, owner: ConsumerTag, no_ack: bool) -> Option<(QueueDelivery, u64)> {
+        let (reply, wait) = oneshot::channel();
+        self.control
+            .send(Control::Get {
+                owner,
+                no_ack,
+                reply,
+            })
+            .ok()?;
+        wait.await.ok().flatten()
+    }
+
+    /// Tells the queue a consumer whose sink reported no room can take deliveries again.
+    pub fn resume(&self) {
+        let _ = self.control.send(Control::Resume);
     }
 
     /// Drops every ready message; returns how many.
@@ -261,6 +288,29 @@ impl Actor {
                     self.forget(entry);
                 }
             }
+            Control::Get {
+                owner,
+                no_ack,
+                reply,
+            } => {
+                let got = self.take_one(Instant::now()).map(|entry| {
+                    let delivery = QueueDelivery {
+                        queue: Arc::clone(&self.name),
+                        consumer: owner.clone(),
+                        id: entry.id,
+                        message: Arc::clone(&entry.message),
+                        redelivered: entry.redelivered,
+                    };
+                    if no_ack {
+                        self.forget(entry);
+                    } else {
+                        self.unacked.insert(entry.id, (entry, owner));
+                    }
+                    (delivery, self.ready.len() as u64)
+                });
+                let _ = reply.send(got);
+            }
+            Control::Resume => {}
             Control::Purge(reply) => {
                 let n = self.ready.len() as u64;
                 for entry in std::mem::take(&mut self.ready) {
@@ -349,6 +399,19 @@ impl Actor {
                 consumer.sink.deliver(delivery);
             }
         }
+    }
+
+    /// The next ready message that has not expired (expired ones are dropped on the way).
+    fn take_one(&mut self, now: Instant) -> Option<Entry> {
+        while let Some(entry) = self.ready.pop_front() {
+            self.ready_bytes -= entry.message.body.len();
+            if entry.message.is_expired(now) {
+                self.forget(entry);
+                continue;
+            }
+            return Some(entry);
+        }
+        None
     }
 
     /// Removes an unacked message; returns it.

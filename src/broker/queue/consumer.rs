@@ -14,6 +14,12 @@ pub struct ConsumerTag(pub Arc<str>);
 pub trait ConsumerSink: Send + Sync + 'static {
     /// Takes one delivery.
     fn deliver(&self, delivery: QueueDelivery);
+
+    /// False while the sink's own buffer is full (e.g. a no-ack AMQP consumer whose socket is
+    /// slower than the queue); the queue then waits for `QueueHandle::resume`.
+    fn has_room(&self) -> bool {
+        true
+    }
 }
 
 /// A registered consumer.
@@ -31,6 +37,6 @@ pub(super) struct Consumer {
 impl Consumer {
     /// True if the prefetch window has room.
     pub fn has_credit(&self) -> bool {
-        self.no_ack || self.prefetch == 0 || self.unacked < self.prefetch
+        (self.no_ack || self.prefetch == 0 || self.unacked < self.prefetch) && self.sink.has_room()
     }
 }

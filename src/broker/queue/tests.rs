@@ -246,3 +246,26 @@ async fn persistent_messages_are_stored_until_settled() {
         "everything settled in the store"
     );
 }
+
+#[tokio::test]
+async fn get_takes_one_message_with_the_remaining_count() {
+    let q = spawn("q", QueueLimits::default(), memory());
+    assert!(q.get(ConsumerTag("g".into()), false).await.is_none());
+    for b in ["1", "2"] {
+        q.publish(message(b));
+    }
+    let (first, left) = q
+        .get(ConsumerTag("g".into()), false)
+        .await
+        .expect("a message");
+    assert_eq!(body(&first), b"1");
+    assert_eq!(left, 1);
+    // Unacknowledged until rejected: requeued at the head, redelivered.
+    q.reject(first.id, true);
+    let (again, _) = q
+        .get(ConsumerTag("g".into()), true)
+        .await
+        .expect("requeued");
+    assert_eq!(body(&again), b"1");
+    assert!(again.redelivered);
+}
