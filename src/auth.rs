@@ -40,14 +40,85 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate(&self, credentials: &Credentials<'_>) -> Decision;
 }
 
-/// Lets everyone in (the default until users exist).
+/// The built-in policy until users can be configured: MQTT clients connect with or without
+/// credentials (as Mosquitto's anonymous default), AMQP clients log in as RabbitMQ's default
+/// user `guest` / `guest`, which, as in RabbitMQ, may only log in from a loopback address.
 #[derive(Debug, Default)]
-pub struct AllowAll;
+pub struct DefaultPolicy;
 
-impl Authenticator for AllowAll {
+/// RabbitMQ's default user name and password.
+pub const GUEST: &str = "guest";
+
+impl Authenticator for DefaultPolicy {
     fn authenticate(&self, credentials: &Credentials<'_>) -> Decision {
-        Decision::Allow {
-            user: credentials.username.map(str::to_owned),
+        if credentials.protocol == "mqtt" {
+            return Decision::Allow {
+                user: credentials.username.map(str::to_owned),
+            };
         }
+        let is_guest =
+            credentials.username == Some(GUEST) && credentials.password == Some(GUEST.as_bytes());
+        if !is_guest {
+            return Decision::BadCredentials;
+        }
+        if !credentials.peer.ip().is_loopback() {
+            // RabbitMQ's `loopback_users`: guest is refused from other hosts.
+            return Decision::NotAuthorized;
+        }
+        Decision::Allow {
+            user: Some(GUEST.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        protocol: &'static str,
+        user: Option<&str>,
+        pass: Option<&[u8]>,
+        peer: &str,
+    ) -> Decision {
+        DefaultPolicy.authenticate(&Credentials {
+            protocol,
+            client_id: "",
+            username: user,
+            password: pass,
+            peer: peer.parse().unwrap(),
+        })
+    }
+
+    #[test]
+    fn guest_only_from_loopback_for_amqp() {
+        let ok = Decision::Allow {
+            user: Some("guest".into()),
+        };
+        assert_eq!(
+            check("amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
+            ok
+        );
+        assert_eq!(check("amqp", Some("guest"), Some(b"guest"), "[::1]:1"), ok);
+        assert_eq!(
+            check("amqp", Some("guest"), Some(b"guest"), "10.0.0.1:1"),
+            Decision::NotAuthorized
+        );
+        assert_eq!(
+            check("amqp", Some("guest"), Some(b"wrong"), "127.0.0.1:1"),
+            Decision::BadCredentials
+        );
+        assert_eq!(
+            check("amqp", None, None, "127.0.0.1:1"),
+            Decision::BadCredentials
+        );
+    }
+
+    #[test]
+    fn mqtt_is_anonymous_by_default() {
+        assert_eq!(
+            check("mqtt", None, None, "10.0.0.1:1"),
+            Decision::Allow { user: None }
+        );
     }
 }

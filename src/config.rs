@@ -179,11 +179,11 @@ impl Config {
         Ok(config)
     }
 
-    /// A configuration for tests and embedding: MQTT on `127.0.0.1:0`, AMQP off.
+    /// A configuration for tests and embedding: MQTT and AMQP on `127.0.0.1:0`.
     pub fn ephemeral() -> Config {
         Config {
             mqtt_listen: Listen::Addr(SocketAddr::from(([127, 0, 0, 1], 0))),
-            amqp_listen: Listen::Off,
+            amqp_listen: Listen::Addr(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..Config::default()
         }
     }

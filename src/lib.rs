@@ -7,6 +7,7 @@
 //! `store` is the persistence interface (in memory for now). `Broker::start` embeds a whole
 //! broker, which is how the conformance tests run one on `127.0.0.1:0`.
 
+pub mod amqp;
 pub mod auth;
 pub mod broker;
 pub mod config;

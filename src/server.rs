@@ -32,6 +32,7 @@ pub enum ServerError {
 /// A broker running inside this process (the binary, or a test).
 pub struct RunningBroker {
     mqtt_addr: Option<SocketAddr>,
+    amqp_addr: Option<SocketAddr>,
     core: Arc<Core>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -74,14 +75,33 @@ impl RunningBroker {
             };
             tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
         }
+        let mut amqp_addr = None;
         if let Listen::Addr(addr) = config.amqp_listen {
-            // AMQP 0-9-1 arrives with its own issue; until then the flag is accepted and the
-            // port left free rather than bound by a listener that cannot speak the protocol.
-            tracing::warn!(address = %addr, "AMQP 0-9-1 is not implemented yet; no AMQP listener started");
+            let listener = bind("AMQP", addr).await?;
+            let bound = listener.local_addr().map_err(|source| ServerError::Bind {
+                protocol: "AMQP",
+                addr,
+                source,
+            })?;
+            tracing::info!(protocol = "amqp", address = %bound, "listening for AMQP on {bound}");
+            amqp_addr = Some(bound);
+            let serve: Serve = {
+                let core = Arc::clone(&core);
+                Arc::new(move |stream, peer, shutdown| {
+                    Box::pin(crate::amqp::serve(
+                        stream,
+                        peer,
+                        Arc::clone(&core),
+                        shutdown,
+                    ))
+                })
+            };
+            tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
         }
         tasks.spawn(crate::mqtt::sys::run(mqtt, shutdown_rx.clone()));
         Ok(RunningBroker {
             mqtt_addr,
+            amqp_addr,
             core,
             shutdown,
             tasks,
@@ -91,6 +111,11 @@ impl RunningBroker {
     /// The bound MQTT address, if the MQTT listener is on.
     pub fn mqtt_addr(&self) -> Option<SocketAddr> {
         self.mqtt_addr
+    }
+
+    /// The bound AMQP address, if the AMQP listener is on.
+    pub fn amqp_addr(&self) -> Option<SocketAddr> {
+        self.amqp_addr
     }
 
     /// The routing core (for tests and embedding).
@@ -103,6 +128,16 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+async fn bind(protocol: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            protocol,
+            addr,
+            source,
+        })
 }
 
 /// Runs the broker until SIGINT or SIGTERM, then shuts down gracefully.

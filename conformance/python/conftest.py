@@ -20,6 +20,7 @@ from rawmqtt import RawClient
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LISTENING = re.compile(r"listening for MQTT on 127\.0\.0\.1:(\d+)")
+_LISTENING_AMQP = re.compile(r"listening for AMQP on 127\.0\.0\.1:(\d+)")
 
 
 def broker_binary():
@@ -30,7 +31,8 @@ def broker_binary():
 
 
 class Broker:
-    """One ferromq process. `port` is its MQTT port; `log()` its output so far."""
+    """One ferromq process. `port` is its MQTT port, `amqp_port` its AMQP port; `log()` its output
+    so far."""
 
     def __init__(self, workdir, config=None, start_timeout=15.0):
         binary = broker_binary()
@@ -41,7 +43,7 @@ class Broker:
         cmd = [
             str(binary),
             "--mqtt-listen", "127.0.0.1:0",
-            "--amqp-listen", "off",
+            "--amqp-listen", "127.0.0.1:0",
             "--data-dir", str(workdir / "data"),
             "--log-level", "info",
         ]
@@ -55,6 +57,7 @@ class Broker:
         self._lock = threading.Lock()
         self._port_found = threading.Event()
         self.port = None
+        self.amqp_port = None
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             text=True, errors="replace", bufsize=1,
@@ -63,7 +66,7 @@ class Broker:
         self._reader.start()
         if not self._port_found.wait(start_timeout):
             self.stop()
-            pytest.fail(f"broker did not report its MQTT port within {start_timeout}s:\n{self.log()}")
+            pytest.fail(f"broker did not report its MQTT and AMQP ports within {start_timeout}s:\n{self.log()}")
 
     def _read(self):
         for line in self.proc.stdout:
@@ -74,7 +77,12 @@ class Broker:
                 m = _LISTENING.search(line)
                 if m:
                     self.port = int(m.group(1))
-                    self._port_found.set()
+            if self.amqp_port is None:
+                m = _LISTENING_AMQP.search(line)
+                if m:
+                    self.amqp_port = int(m.group(1))
+            if self.port is not None and self.amqp_port is not None:
+                self._port_found.set()
         self._port_found.set()
 
     def log(self):

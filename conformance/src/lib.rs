@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+pub mod amqp;
 pub mod v4;
 pub mod v5;
 
@@ -20,7 +21,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How long a test waits to be sure something does NOT happen.
 pub const QUIET: Duration = Duration::from_millis(300);
 
-/// Starts a broker with the test defaults (MQTT on 127.0.0.1:0, AMQP off, no $SYS timer noise).
+/// Starts a broker with the test defaults (MQTT and AMQP on 127.0.0.1:0, no $SYS timer noise).
 pub async fn broker() -> RunningBroker {
     broker_with(|_| {}).await
 }

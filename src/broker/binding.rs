@@ -1,6 +1,7 @@
 //! Bindings: what an exchange routes to. A destination is anything that accepts deliveries
-//! (an MQTT session, a shared-subscription group, later an AMQP queue); identity is the
-//! `Arc` pointer, so the topic index can store and remove bindings without knowing their type.
+//! (an MQTT session, a shared-subscription group, an AMQP queue) or another exchange (a RabbitMQ
+//! exchange-to-exchange binding, expanded by the vhost when it routes); identity is the `Arc`
+//! pointer, so the topic index can store and remove bindings without knowing their type.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -31,6 +32,13 @@ pub trait Subscriber: Send + Sync + 'static {
 
     /// The client identity for No Local [MQTT-3.8.3-3]; `None` for queues.
     fn identity(&self) -> Option<&str>;
+
+    /// The exchange's name when the destination is an exchange (exchange-to-exchange binding):
+    /// routing continues there instead of delivering. `None` for everything that takes
+    /// deliveries.
+    fn as_exchange(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Per-binding delivery options (MQTT subscription options; AMQP bindings use the defaults).

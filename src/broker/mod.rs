@@ -1,10 +1,11 @@
 //! The protocol-neutral core: vhosts with their exchanges, the topic index, retained messages,
 //! and the dispatch of a routed message to its destinations. Knows no wire types: the `mqtt/`
-//! (and later `amqp/`) adapters translate packets into `Message`s and `Binding`s.
+//! and `amqp/` adapters translate packets and methods into `Message`s and calls on `Vhost`.
 
 pub mod binding;
 pub mod dispatch;
 pub mod exchange;
+pub mod headers;
 pub mod message;
 pub mod queue;
 pub mod retain;
@@ -15,10 +16,15 @@ pub mod vhost;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::auth::{AllowAll, Authenticator};
+use crate::auth::{Authenticator, DefaultPolicy};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{MemoryStore, MessageStore};
+
+/// Identifies one client connection (of either protocol) to the core: the owner of exclusive
+/// queues, and who asks for a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
 
 /// Everything the connections of one broker share.
 pub struct Core {
@@ -39,12 +45,13 @@ pub struct Core {
 impl Core {
     /// A core with the default vhost, its standard exchanges, and the MQTT exchange.
     pub fn new(config: &Config) -> Arc<Core> {
+        let store: Arc<dyn MessageStore> = Arc::new(MemoryStore::default());
         Arc::new(Core {
             config: Arc::new(config.clone()),
-            vhost: vhost::Vhost::new("/", &config.mqtt.exchange),
+            vhost: vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&store)),
             metrics: Metrics::default(),
-            auth: Arc::new(AllowAll),
-            store: Arc::new(MemoryStore::default()),
+            auth: Arc::new(DefaultPolicy),
+            store,
             started: Instant::now(),
         })
     }

@@ -27,7 +27,6 @@ use tokio::sync::watch;
 use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
-use crate::broker::routing_key;
 use crate::broker::Core;
 use session::Session;
 use shared::SharedGroup;
@@ -58,9 +57,11 @@ impl Mqtt {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Routes a message through the MQTT exchange and updates the retained store when the
-    /// message carries the retain flag; returns the number of destinations reached. Deliveries
-    /// to full queue inboxes land in `pending`: the caller awaits them before reading on.
+    /// Routes a message through the MQTT exchange (with the vhost's exchange-to-exchange and
+    /// alternate-exchange expansion, so AMQP queues bound there receive it too) and updates the
+    /// retained store when the message carries the retain flag; returns the number of
+    /// destinations reached. Deliveries to full queue inboxes land in `pending`: the caller
+    /// awaits them before reading on.
     pub fn publish(&self, message: Arc<Message>, pending: &mut Vec<Pending>) -> usize {
         let vhost = &self.core.vhost;
         if message.retain {
@@ -68,8 +69,7 @@ impl Mqtt {
             let keep = (!message.body.is_empty()).then(|| Arc::clone(&message));
             vhost.retained.set(&message.topic, keep);
         }
-        let levels = routing_key::mqtt_levels(&message.topic);
-        let bindings = vhost.mqtt_exchange().kind.route(&levels);
+        let bindings = vhost.route_mqtt(&message);
         dispatch(&message, &bindings, pending)
     }
 

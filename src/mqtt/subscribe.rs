@@ -16,6 +16,7 @@ use super::shared::SharedGroup;
 use super::Mqtt;
 use crate::broker::binding::{Binding, BindingOptions, Subscriber};
 use crate::broker::exchange::BindingKey;
+use crate::broker::headers::Headers;
 use crate::broker::routing_key;
 
 impl Conn {
@@ -95,11 +96,11 @@ impl Conn {
                             destination: Arc::clone(&g.target),
                             options: BindingOptions::default(),
                         };
-                        mqtt.core
-                            .vhost
-                            .mqtt_exchange()
-                            .kind
-                            .bind(BindingKey::Mqtt(&shared_filter), binding);
+                        mqtt.core.vhost.mqtt_exchange().bind(
+                            BindingKey::Mqtt(&shared_filter),
+                            Headers::empty(),
+                            binding,
+                        );
                         g
                     })
                     .clone();
@@ -109,8 +110,9 @@ impl Conn {
                 if let Some(old) = previous {
                     unbind(mqtt, &self.session, filter, old);
                 }
-                mqtt.core.vhost.mqtt_exchange().kind.bind(
+                mqtt.core.vhost.mqtt_exchange().bind(
                     BindingKey::Mqtt(filter),
+                    Headers::empty(),
                     session_binding(&self.session, subscription),
                 );
             }
@@ -202,15 +204,15 @@ pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subsc
                     destination: Arc::clone(&g.target),
                     options: BindingOptions::default(),
                 };
-                exchange
-                    .kind
-                    .unbind(BindingKey::Mqtt(shared_filter), &binding);
+                exchange.unbind(BindingKey::Mqtt(shared_filter), Headers::empty(), &binding);
             }
         }
         None => {
-            exchange
-                .kind
-                .unbind(BindingKey::Mqtt(filter), &session_binding(session, sub));
+            exchange.unbind(
+                BindingKey::Mqtt(filter),
+                Headers::empty(),
+                &session_binding(session, sub),
+            );
         }
     }
 }

@@ -80,6 +80,7 @@ async fn publish_all(mqtt: &Arc<Mqtt>) {
 
 async fn publish(mqtt: &Arc<Mqtt>, topic: &str, value: String) {
     mqtt.publish_and_wait(Arc::new(Message {
+        exchange: Arc::clone(&mqtt.core.vhost.mqtt_exchange().name),
         topic: topic.to_string(),
         body: Bytes::from(value),
         qos: 0,

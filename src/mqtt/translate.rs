@@ -9,10 +9,17 @@ use ferromq_mqtt::{PacketId, Properties as WireProperties, Publish, QoS};
 use super::session::Outgoing;
 use crate::broker::message::{Message, Origin, Properties};
 
-/// A client's PUBLISH (topic already resolved from any alias) as a core message.
-pub fn to_message(publish: Publish, client_id: &Arc<str>, now: Instant) -> Message {
+/// A client's PUBLISH (topic already resolved from any alias) as a core message published to
+/// `exchange` (the MQTT exchange).
+pub fn to_message(
+    publish: Publish,
+    client_id: &Arc<str>,
+    exchange: &Arc<str>,
+    now: Instant,
+) -> Message {
     let p = publish.properties;
     Message {
+        exchange: Arc::clone(exchange),
         topic: publish.topic,
         body: publish.payload,
         qos: publish.qos as u8,
@@ -26,6 +33,7 @@ pub fn to_message(publish: Publish, client_id: &Arc<str>, now: Instant) -> Messa
             response_topic: p.response_topic,
             correlation_data: p.correlation_data,
             user_properties: p.user_properties,
+            amqp: None,
         },
         origin: Origin {
             client_id: Some(Arc::clone(client_id)),
@@ -34,7 +42,12 @@ pub fn to_message(publish: Publish, client_id: &Arc<str>, now: Instant) -> Messa
 }
 
 /// A will message as a core message (MQTT 3.1.2.5 / v5 3.1.3.2).
-pub fn will_to_message(will: ferromq_mqtt::Will, client_id: &Arc<str>, now: Instant) -> Message {
+pub fn will_to_message(
+    will: ferromq_mqtt::Will,
+    client_id: &Arc<str>,
+    exchange: &Arc<str>,
+    now: Instant,
+) -> Message {
     to_message(
         Publish {
             dup: false,
@@ -46,6 +59,7 @@ pub fn will_to_message(will: ferromq_mqtt::Will, client_id: &Arc<str>, now: Inst
             payload: will.payload,
         },
         client_id,
+        exchange,
         now,
     )
 }

@@ -275,6 +275,21 @@ impl IntoIterator for FieldTable {
     }
 }
 
+impl FieldTable {
+    /// Decodes the entries of a table whose bytes stand alone, without the 32-bit length
+    /// prefix: the SASL AMQPLAIN response of connection.start-ok is encoded that way.
+    pub fn decode_entries(bytes: Bytes) -> Result<FieldTable, SyntaxError> {
+        let mut body = Reader::new(bytes);
+        let mut entries = Vec::new();
+        while !body.is_empty() {
+            let name = body.short_string()?;
+            let value = read_value(&mut body, 1)?;
+            entries.push((name, value));
+        }
+        Ok(FieldTable(entries))
+    }
+}
+
 /// Reads a table (32-bit length, then name/value pairs) at nesting level `depth`.
 pub(crate) fn read_table(r: &mut Reader, depth: usize) -> Result<FieldTable, SyntaxError> {
     if depth > MAX_TABLE_DEPTH {
@@ -456,5 +471,29 @@ mod tests {
             write_table(&mut BytesMut::new(), &t, 1),
             Err(EncodeError::TableTooDeep)
         );
+    }
+}
+
+#[cfg(test)]
+mod decode_entries_tests {
+    use super::*;
+
+    #[test]
+    fn amqplain_response_decodes() {
+        // LOGIN = "guest", PASSWORD = "guest", as pika sends them (no length prefix).
+        let mut raw = Vec::new();
+        for (k, v) in [("LOGIN", "guest"), ("PASSWORD", "guest")] {
+            raw.push(k.len() as u8);
+            raw.extend_from_slice(k.as_bytes());
+            raw.push(b'S');
+            raw.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            raw.extend_from_slice(v.as_bytes());
+        }
+        let t = FieldTable::decode_entries(Bytes::from(raw)).unwrap();
+        assert_eq!(
+            t.get("LOGIN").and_then(FieldValue::as_bytes).unwrap(),
+            "guest"
+        );
+        assert!(FieldTable::decode_entries(Bytes::from_static(b"\x05LOG")).is_err());
     }
 }

@@ -1,12 +1,14 @@
 //! The topic exchange: bindings with wildcards over routing-key levels, backed by the topic
 //! index. MQTT filters and AMQP binding keys land in the same index as level filters, which is
-//! how an MQTT subscription and an AMQP queue binding see the same messages.
+//! how an MQTT subscription and an AMQP queue binding see the same messages. Binding arguments
+//! play no part in topic routing.
 
 use std::sync::Arc;
 
 use super::{BindingKey, ExchangeType};
 use crate::broker::binding::Binding;
-use crate::broker::routing_key;
+use crate::broker::headers::Headers;
+use crate::broker::message::Message;
 use crate::broker::topic_index::TopicIndex;
 
 /// Matches cached per exchange; bounded so a topic-scanning publisher cannot grow memory.
@@ -32,23 +34,65 @@ impl Default for TopicExchange {
     }
 }
 
-fn filter_levels(key: BindingKey<'_>) -> Vec<routing_key::FilterLevel> {
-    match key {
-        BindingKey::Mqtt(filter) => routing_key::parse_mqtt_filter(filter),
-        BindingKey::Amqp(key) => routing_key::parse_amqp_binding_key(key),
-    }
-}
-
 impl ExchangeType for TopicExchange {
-    fn route(&self, levels: &[&str]) -> Arc<[Binding]> {
+    fn route(&self, _message: &Message, levels: &[&str]) -> Arc<[Binding]> {
         self.index.matches(levels)
     }
 
-    fn bind(&self, key: BindingKey<'_>, binding: Binding) -> bool {
-        self.index.insert(&filter_levels(key), binding)
+    fn bind(&self, key: BindingKey<'_>, _arguments: &Headers, binding: Binding) -> bool {
+        self.index.insert(&key.filter_levels(), binding)
     }
 
-    fn unbind(&self, key: BindingKey<'_>, binding: &Binding) -> bool {
-        self.index.remove(&filter_levels(key), binding)
+    fn unbind(&self, key: BindingKey<'_>, _arguments: &Headers, binding: &Binding) -> bool {
+        self.index.remove(&key.filter_levels(), binding)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::exchange::test_support::{destination, has, message};
+    use crate::broker::routing_key::mqtt_levels;
+
+    fn route(x: &TopicExchange, topic: &str) -> Arc<[Binding]> {
+        x.route(&message(topic, None), &mqtt_levels(topic))
+    }
+
+    #[test]
+    fn amqp_wildcards_match_levels_including_inner_hash() {
+        let x = TopicExchange::new();
+        let (_a, star) = destination();
+        let (_b, inner) = destination();
+        let (_c, mqtt) = destination();
+        let none = Headers::empty();
+        assert!(x.bind(BindingKey::Amqp("sensors.*.temp"), none, star.clone()));
+        assert!(!x.bind(BindingKey::Amqp("sensors.*.temp"), none, star.clone()));
+        x.bind(BindingKey::Amqp("a.#.z"), none, inner.clone());
+        x.bind(BindingKey::Mqtt("sensors/+/temp"), none, mqtt.clone());
+
+        let r = route(&x, "sensors/x/temp");
+        assert!(has(&r, &star) && has(&r, &mqtt));
+        assert!(route(&x, "sensors/x/y/temp").is_empty());
+        for hit in ["a/z", "a/b/z", "a/b/c/z"] {
+            assert!(has(&route(&x, hit), &inner), "{hit}");
+        }
+        assert!(route(&x, "a/b").is_empty());
+
+        assert!(x.unbind(BindingKey::Amqp("sensors.*.temp"), none, &star));
+        assert!(!x.unbind(BindingKey::Amqp("sensors.*.temp"), none, &star));
+        assert!(!has(&route(&x, "sensors/x/temp"), &star));
+    }
+
+    #[test]
+    fn dotted_mqtt_level_meets_slashed_amqp_word() {
+        let x = TopicExchange::new();
+        let (_d, b) = destination();
+        x.bind(
+            BindingKey::Amqp("fw.v1/2.status"),
+            Headers::empty(),
+            b.clone(),
+        );
+        assert!(has(&route(&x, "fw/v1.2/status"), &b));
+        assert!(route(&x, "fw/v1/2/status").is_empty());
     }
 }

@@ -4,6 +4,12 @@
 //! never waits behind a flood of publishes. The control channel needs no bound of its own: the
 //! acks and rejects in it are bounded by the deliveries made, which the consumers' prefetch
 //! windows bound, and consume/cancel come one per request of a client.
+//!
+//! Expiry: each message gets a deadline when it enters (its own expiry, or the queue's
+//! `x-message-ttl` after arrival if sooner). Expired messages are skipped when they would be
+//! delivered and dropped from the head of the queue on a timer, as RabbitMQ does; a message
+//! behind the head waits for its turn. A TTL of 0 still lets a message go to a consumer that can
+//! take it at once (deadlines compare strictly within the pass that enqueued it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -13,7 +19,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::consumer::{Consumer, ConsumerSink, ConsumerTag};
-use super::{MessageId, Overflow, QueueDelivery, QueueLimits, QueueStats};
+use super::{MessageId, Overflow, QueueCounts, QueueDelivery, QueueLimits, QueueStats};
 use crate::broker::binding::{Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
 use crate::store::{MessageStore, StoreId};
@@ -50,9 +56,20 @@ enum Control {
     },
     /// A consumer's sink has room again: dispatch.
     Resume,
+    Counts(oneshot::Sender<QueueCounts>),
+    /// Drop everything, tell the consumers, answer the number of ready messages, stop.
+    Delete(oneshot::Sender<u64>),
 }
 
-/// Starts a queue actor named `name`; it stops when every handle is dropped. Persistent
+/// What woke the actor.
+enum Event {
+    Control(Control),
+    Publish(Arc<Message>),
+    Timer,
+    Closed,
+}
+
+/// Starts a queue actor named `name`; it stops when every handle is dropped or on `delete`. Persistent
 /// messages (qos >= 1) are recorded in `store` on arrival and settled there when acknowledged
 /// or dropped, so a durable store can recover exactly the unsettled ones.
 pub fn spawn(name: &str, limits: QueueLimits, store: Arc<dyn MessageStore>) -> QueueHandle {
@@ -187,6 +204,38 @@ impl QueueHandle {
         }
         wait.await.unwrap_or(0)
     }
+
+    /// Exact counters: the actor answers after taking in everything published before this call
+    /// (unlike `stats`, which lags by up to one actor pass). For `queue.declare-ok`.
+    pub async fn counts(&self) -> QueueCounts {
+        let (reply, wait) = oneshot::channel();
+        if self.control.send(Control::Counts(reply)).is_err() {
+            return QueueCounts::default();
+        }
+        wait.await.unwrap_or_default()
+    }
+
+    /// Stops the queue: its messages are dropped (and settled in the store), its consumers are
+    /// told through `ConsumerSink::cancelled`, and later publishes go nowhere. The returned
+    /// receiver yields the number of ready messages dropped; it may be ignored.
+    pub fn delete(&self) -> oneshot::Receiver<u64> {
+        let (reply, wait) = oneshot::channel();
+        let _ = self.control.send(Control::Delete(reply));
+        wait
+    }
+
+    /// True once the actor has stopped (deleted, or its task ended).
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed()
+    }
+}
+
+impl std::fmt::Debug for QueueHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueHandle")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Subscriber for QueueHandle {
@@ -205,6 +254,23 @@ struct Entry {
     redelivered: bool,
     /// Where the store keeps it (persistent messages only).
     stored: Option<StoreId>,
+    /// When it expires: its own expiry or the queue's TTL after arrival, whichever is first.
+    deadline: Option<Instant>,
+}
+
+impl Entry {
+    /// Expired strictly before `now`: a deadline equal to the pass's clock still delivers, which
+    /// is what lets a TTL of 0 reach a consumer that is ready.
+    fn expired_before(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| d < now)
+    }
+}
+
+/// Whether the actor goes on after a control request.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
 }
 
 struct Actor {
@@ -227,36 +293,44 @@ impl Actor {
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         loop {
-            tokio::select! {
+            let timer = self.ready.front().and_then(|e| e.deadline);
+            // Evaluated even when its branch is disabled, hence a placeholder instant.
+            let wake = tokio::time::Instant::from_std(timer.unwrap_or_else(Instant::now));
+            let event = tokio::select! {
                 biased;
-                c = control.recv() => match c {
-                    Some(c) => {
-                        // What a client published before this request must count for it
-                        // (a purge after publishes empties them too): take the inbox first.
-                        while let Ok(m) = inbox.try_recv() {
-                            self.enqueue(m);
-                        }
-                        self.on_control(c);
+                c = control.recv() => c.map_or(Event::Closed, Event::Control),
+                m = inbox.recv() => m.map_or(Event::Closed, Event::Publish),
+                () = tokio::time::sleep_until(wake), if timer.is_some() => Event::Timer,
+            };
+            let now = Instant::now();
+            match event {
+                Event::Control(c) => {
+                    // What a client published before this request must count for it
+                    // (a purge after publishes empties them too): take the inbox first.
+                    while let Ok(m) = inbox.try_recv() {
+                        self.enqueue(m, now);
                     }
-                    None => return,
-                },
-                m = inbox.recv() => match m {
-                    Some(m) => {
-                        self.enqueue(m);
-                        // Drain what is already there before dispatching: one pass per batch.
-                        while let Ok(m) = inbox.try_recv() {
-                            self.enqueue(m);
-                        }
+                    if self.on_control(c, now) == Flow::Stop {
+                        return;
                     }
-                    None => return,
-                },
+                }
+                Event::Publish(m) => {
+                    self.enqueue(m, now);
+                    // Drain what is already there before dispatching: one pass per batch.
+                    while let Ok(m) = inbox.try_recv() {
+                        self.enqueue(m, now);
+                    }
+                }
+                Event::Timer => {}
+                Event::Closed => return,
             }
-            self.dispatch();
+            self.dispatch(now);
+            self.expire_head(Instant::now());
             self.publish_stats();
         }
     }
 
-    fn on_control(&mut self, c: Control) {
+    fn on_control(&mut self, c: Control, now: Instant) -> Flow {
         match c {
             Control::Consume(consumer) => self.consumers.push(consumer),
             Control::Cancel {
@@ -293,7 +367,7 @@ impl Actor {
                 no_ack,
                 reply,
             } => {
-                let got = self.take_one(Instant::now()).map(|entry| {
+                let got = self.take_one(now).map(|entry| {
                     let delivery = QueueDelivery {
                         queue: Arc::clone(&self.name),
                         consumer: owner.clone(),
@@ -319,10 +393,37 @@ impl Actor {
                 self.ready_bytes = 0;
                 let _ = reply.send(n);
             }
+            Control::Counts(reply) => {
+                // Count what is left once the messages just taken in had their chance to go.
+                self.dispatch(now);
+                self.expire_head(Instant::now());
+                let _ = reply.send(QueueCounts {
+                    ready: self.ready.len() as u64,
+                    unacked: self.unacked.len() as u64,
+                    consumers: self.consumers.len() as u64,
+                });
+            }
+            Control::Delete(reply) => {
+                let n = self.ready.len() as u64;
+                for entry in std::mem::take(&mut self.ready) {
+                    self.forget(entry);
+                }
+                for (_, (entry, _)) in std::mem::take(&mut self.unacked) {
+                    self.forget(entry);
+                }
+                for consumer in std::mem::take(&mut self.consumers) {
+                    consumer.sink.cancelled(&consumer.tag);
+                }
+                self.ready_bytes = 0;
+                self.publish_stats();
+                let _ = reply.send(n);
+                return Flow::Stop;
+            }
         }
+        Flow::Continue
     }
 
-    fn enqueue(&mut self, message: Arc<Message>) {
+    fn enqueue(&mut self, message: Arc<Message>, now: Instant) {
         let size = message.body.len();
         if self.over_limit(size) {
             match self.limits.overflow {
@@ -337,6 +438,7 @@ impl Actor {
                         };
                         self.ready_bytes -= old.message.body.len();
                         self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        self.forget(old);
                     }
                 }
             }
@@ -345,12 +447,32 @@ impl Actor {
         self.next_id += 1;
         self.ready_bytes += size;
         let stored = (message.qos > 0).then(|| self.store.enqueue(&self.name, &message));
+        let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
+        let deadline = match (message.expires_at, ttl_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.ready.push_back(Entry {
             id,
             message,
             redelivered: false,
             stored,
+            deadline,
         });
+    }
+
+    /// Drops expired messages from the head of the queue (RabbitMQ expires from the head only).
+    fn expire_head(&mut self, now: Instant) {
+        while self
+            .ready
+            .front()
+            .is_some_and(|e| e.deadline.is_some_and(|d| d <= now))
+        {
+            if let Some(entry) = self.ready.pop_front() {
+                self.ready_bytes -= entry.message.body.len();
+                self.forget(entry);
+            }
+        }
     }
 
     fn over_limit(&self, incoming: usize) -> bool {
@@ -364,8 +486,7 @@ impl Actor {
     }
 
     /// Hands ready messages to consumers round-robin while any has credit.
-    fn dispatch(&mut self) {
-        let now = Instant::now();
+    fn dispatch(&mut self, now: Instant) {
         while !self.ready.is_empty() && !self.consumers.is_empty() {
             let n = self.consumers.len();
             let Some(slot) = (0..n)
@@ -379,7 +500,8 @@ impl Actor {
                 return;
             };
             self.ready_bytes -= entry.message.body.len();
-            if entry.message.is_expired(now) {
+            if entry.expired_before(now) {
+                self.forget(entry);
                 continue;
             }
             let consumer = &mut self.consumers[slot];
@@ -405,7 +527,7 @@ impl Actor {
     fn take_one(&mut self, now: Instant) -> Option<Entry> {
         while let Some(entry) = self.ready.pop_front() {
             self.ready_bytes -= entry.message.body.len();
-            if entry.message.is_expired(now) {
+            if entry.deadline.is_some_and(|d| d <= now) {
                 self.forget(entry);
                 continue;
             }

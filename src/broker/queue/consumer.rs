@@ -20,6 +20,11 @@ pub trait ConsumerSink: Send + Sync + 'static {
     fn has_room(&self) -> bool {
         true
     }
+
+    /// The queue was deleted while this consumer was registered; no more deliveries come, and
+    /// acks for earlier ones are ignored. (AMQP: RabbitMQ's `consumer_cancel_notify` sends
+    /// `basic.cancel` to the client.) Called on the queue's task; must not block.
+    fn cancelled(&self, _tag: &ConsumerTag) {}
 }
 
 /// A registered consumer.

@@ -10,6 +10,7 @@ mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use actor::{spawn, QueueHandle};
 pub use consumer::{ConsumerSink, ConsumerTag};
@@ -54,6 +55,20 @@ pub struct QueueLimits {
     pub max_length_bytes: Option<usize>,
     /// What to do beyond the limits.
     pub overflow: Overflow,
+    /// Messages expire this long after they entered the queue (`x-message-ttl`), or at their
+    /// own expiry if that comes first.
+    pub message_ttl: Option<Duration>,
+}
+
+/// A queue's counters as of the moment the actor answered (see `QueueHandle::counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueCounts {
+    /// Messages waiting for a consumer.
+    pub ready: u64,
+    /// Messages delivered and not yet acknowledged.
+    pub unacked: u64,
+    /// Consumers.
+    pub consumers: u64,
 }
 
 /// Counters a queue keeps up to date for `queue.declare-ok` and monitoring.

@@ -46,6 +46,7 @@ impl MessageStore for RecordingStore {
 
 fn message(body: &str) -> Arc<Message> {
     Arc::new(Message {
+        exchange: "x".into(),
         topic: "t".into(),
         body: Bytes::copy_from_slice(body.as_bytes()),
         qos: 1,

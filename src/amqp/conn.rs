@@ -1,0 +1,539 @@
+//! The AMQP connection task: handshake, then a loop that decodes frames and dispatches them to
+//! channels, writes deliveries from the consumers' mailbox, keeps heartbeats both ways, and
+//! turns errors into channel.close or connection.close. Every write of one turn goes out in one
+//! syscall. Owns the socket and all channel state; no locks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_amqp::{
+    decode_frame, encode_frame, reply_code, ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelId,
+    ChannelOpenOk, ConnectionClose, ConnectionCloseOk, Frame, Method, MethodId, ShortString,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::channel::Channel;
+use super::consumer::{Delivery, Outbound, BACKLOG_LOW};
+use super::handshake::{self, Negotiated};
+use super::reply_code::AmqpError;
+use crate::broker::binding::Pending;
+use crate::broker::{ConnectionId, Core};
+use crate::connection::Framed;
+
+/// Deliveries written per turn before the loop reads the socket again (fairness).
+const DELIVERIES_PER_TURN: usize = 256;
+/// How long a connection being closed by the broker waits for connection.close-ok.
+const CLOSE_OK_WAIT: Duration = Duration::from_secs(1);
+
+/// One AMQP connection after the handshake.
+pub struct Connection {
+    /// The routing core.
+    pub core: Arc<Core>,
+    /// This connection's id (exclusive queue ownership).
+    pub id: ConnectionId,
+    /// Peer address, for logs.
+    pub peer: SocketAddr,
+    /// Negotiated limits and identity.
+    pub tuned: Negotiated,
+    /// Open channels.
+    pub channels: HashMap<u16, Channel>,
+    /// Where consumers' sinks send deliveries.
+    pub mailbox: mpsc::UnboundedSender<Outbound>,
+    /// Deliveries to full queue inboxes, awaited before reading on (backpressure).
+    pub pending: Vec<Pending>,
+}
+
+/// Serves one AMQP socket from the protocol header to close.
+pub async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    id: ConnectionId,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut io = Framed::new(stream);
+    let timeout = Duration::from_secs(core.config.mqtt.connect_timeout_secs);
+    let tuned = tokio::select! {
+        r = tokio::time::timeout(timeout, handshake::run(&mut io, &core, peer)) => r,
+        _ = shutdown.changed() => return,
+    };
+    let tuned = match tuned {
+        Err(_) => {
+            tracing::info!(%peer, "AMQP: handshake not completed within {}s; closing", timeout.as_secs());
+            return;
+        }
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            if !matches!(
+                e,
+                AmqpError::Connection {
+                    code: reply_code::ACCESS_REFUSED,
+                    ..
+                }
+            ) {
+                tracing::warn!(%peer, error = %e, "AMQP handshake failed");
+            }
+            close_with(&mut io, &e).await;
+            return;
+        }
+    };
+    if io.flush().await.is_err() {
+        return;
+    }
+    tracing::debug!(%peer, user = %tuned.user, name = ?tuned.client_name, "AMQP connection open");
+    let (mailbox, mut deliveries) = mpsc::unbounded_channel();
+    let mut conn = Connection {
+        core,
+        id,
+        peer,
+        tuned,
+        channels: HashMap::new(),
+        mailbox,
+        pending: Vec::new(),
+    };
+    let result = conn.serve(&mut io, &mut deliveries, &mut shutdown).await;
+    conn.cleanup().await;
+    match result {
+        Ok(()) => tracing::debug!(%peer, "AMQP connection closed"),
+        Err(AmqpError::Io(e)) => tracing::debug!(%peer, error = %e, "AMQP connection lost"),
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "AMQP connection error");
+            close_with(&mut io, &e).await;
+        }
+    }
+}
+
+/// Sends connection.close for a connection exception and waits briefly for close-ok.
+async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Framed<S>, e: &AmqpError) {
+    if let AmqpError::Connection { code, text, method } = e {
+        let (class_id, method_id) = method.map_or((0, 0), |m| (m.class_id, m.method_id));
+        let close = Method::ConnectionClose(ConnectionClose {
+            reply_code: *code,
+            reply_text: ShortString::truncating(text),
+            class_id,
+            method_id,
+        });
+        let _ = encode_frame(&Frame::Method(ChannelId(0), close), &mut io.wbuf);
+        if io.flush().await.is_ok() {
+            let _ = tokio::time::timeout(CLOSE_OK_WAIT, async {
+                loop {
+                    match decode_frame(&mut io.rbuf, handshake::FRAME_MAX) {
+                        Ok(Some(Frame::Method(_, Method::ConnectionCloseOk(_)))) | Err(_) => return,
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {}
+                    }
+                    if !matches!(io.read_more().await, Ok(n) if n > 0) {
+                        return;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    io.close().await;
+}
+
+impl Connection {
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Framed<S>,
+        deliveries: &mut mpsc::UnboundedReceiver<Outbound>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), AmqpError> {
+        let heartbeat = (self.tuned.heartbeat > 0)
+            .then(|| Duration::from_secs(u64::from(self.tuned.heartbeat)));
+        // Missing two heartbeats' worth of traffic closes the connection (as RabbitMQ).
+        let mut read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
+        let mut send_tick =
+            heartbeat.map(|h| tokio::time::interval_at(Instant::now() + h / 2, h / 2));
+        let mut wrote_since_tick = false;
+        loop {
+            loop {
+                let frame = match decode_frame(&mut io.rbuf, self.tuned.frame_max) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => return Err(AmqpError::from_decode(&e)),
+                };
+                if self.on_frame(frame, &mut io.wbuf).await? {
+                    io.flush().await?;
+                    return Ok(());
+                }
+            }
+            // Confirms only once every routed message reached its queues.
+            for wait in self.pending.drain(..) {
+                wait.await;
+            }
+            self.flush_confirms(&mut io.wbuf);
+            if !io.wbuf.is_empty() {
+                wrote_since_tick = true;
+            }
+            io.flush().await?;
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    return Err(AmqpError::connection(
+                        reply_code::CONNECTION_FORCED,
+                        "broker forced connection closure with reason 'shutdown'",
+                        None,
+                    ));
+                }
+                r = io.read_more() => {
+                    if r? == 0 {
+                        return Err(AmqpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                    }
+                    read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
+                }
+                Some(out) = deliveries.recv() => {
+                    self.on_outbound(out, &mut io.wbuf)?;
+                    for _ in 1..DELIVERIES_PER_TURN {
+                        match deliveries.try_recv() {
+                            Ok(out) => self.on_outbound(out, &mut io.wbuf)?,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tick(&mut send_tick) => {
+                    if !wrote_since_tick {
+                        encode_frame(&Frame::heartbeat(), &mut io.wbuf).map_err(internal)?;
+                    }
+                    wrote_since_tick = false;
+                }
+                _ = sleep_until(read_deadline) => {
+                    tracing::warn!(peer = %self.peer, "AMQP: missed heartbeats from client; closing");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Handles one frame; `Ok(true)` once the connection is closed (close / close-ok done).
+    async fn on_frame(
+        &mut self,
+        frame: Frame,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<bool, AmqpError> {
+        let channel = frame.channel();
+        if channel.0 == 0 {
+            return self.on_connection_frame(frame, wbuf);
+        }
+        if channel.0 > self.tuned.channel_max {
+            return Err(AmqpError::connection(
+                reply_code::CHANNEL_ERROR,
+                format!(
+                    "channel {} above channel_max {}",
+                    channel.0, self.tuned.channel_max
+                ),
+                None,
+            ));
+        }
+        let result = self.on_channel_frame(frame, wbuf).await;
+        match result {
+            Ok(()) => Ok(false),
+            Err(AmqpError::Channel { code, text, method }) => {
+                tracing::info!(peer = %self.peer, channel = channel.0, code, "channel error: {text}");
+                self.close_channel(channel, code, &text, method, wbuf).await;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn on_connection_frame(
+        &mut self,
+        frame: Frame,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<bool, AmqpError> {
+        match frame {
+            Frame::Heartbeat(_) => Ok(false),
+            Frame::Method(_, Method::ConnectionClose(close)) => {
+                tracing::debug!(peer = %self.peer, code = close.reply_code, "client closed the connection");
+                send(
+                    wbuf,
+                    ChannelId(0),
+                    Method::ConnectionCloseOk(ConnectionCloseOk),
+                )?;
+                Ok(true)
+            }
+            Frame::Method(_, Method::ConnectionCloseOk(_)) => Ok(true),
+            Frame::Method(_, m) => Err(AmqpError::connection(
+                reply_code::COMMAND_INVALID,
+                format!("unexpected method '{}' on channel 0", m.name()),
+                Some(m.id()),
+            )),
+            _ => Err(AmqpError::connection(
+                reply_code::UNEXPECTED_FRAME,
+                "content frame on channel 0",
+                None,
+            )),
+        }
+    }
+
+    async fn on_channel_frame(
+        &mut self,
+        frame: Frame,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<(), AmqpError> {
+        let id = frame.channel();
+        let closing = self.channels.get(&id.0).is_some_and(|c| c.closing);
+        let method = match frame {
+            Frame::Method(_, m) => m,
+            // Content of a publish on a channel the broker closed is dropped with it.
+            Frame::Header(..) | Frame::Body(..) if closing => return Ok(()),
+            Frame::Header(_, header) => return self.on_content_header(id, header, wbuf),
+            Frame::Body(_, body) => return self.on_content_body(id, body, wbuf),
+            Frame::Heartbeat(_) => {
+                return Err(AmqpError::connection(
+                    reply_code::FRAME_ERROR,
+                    "heartbeat frame on a non-zero channel",
+                    None,
+                ))
+            }
+        };
+        if let Method::ChannelOpen(_) = method {
+            if self.channels.contains_key(&id.0) {
+                return Err(AmqpError::connection(
+                    reply_code::CHANNEL_ERROR,
+                    "second 'channel.open' seen",
+                    Some(method.id()),
+                ));
+            }
+            self.channels.insert(id.0, Channel::new(id));
+            return send(wbuf, id, Method::ChannelOpenOk(ChannelOpenOk));
+        }
+        let Some(channel) = self.channels.get_mut(&id.0) else {
+            return Err(AmqpError::connection(
+                reply_code::CHANNEL_ERROR,
+                format!("expected 'channel.open' on channel {}", id.0),
+                Some(method.id()),
+            ));
+        };
+        if channel.closing {
+            // After our channel.close, everything but close / close-ok is dropped (0-9-1 4.2.6).
+            match method {
+                Method::ChannelCloseOk(_) => {
+                    self.channels.remove(&id.0);
+                }
+                Method::ChannelClose(_) => send(wbuf, id, Method::ChannelCloseOk(ChannelCloseOk))?,
+                _ => {}
+            }
+            return Ok(());
+        }
+        if channel.publish.is_some() {
+            return Err(AmqpError::connection(
+                reply_code::UNEXPECTED_FRAME,
+                format!("expected content header, got '{}'", method.name()),
+                Some(method.id()),
+            ));
+        }
+        self.on_method(id, method, wbuf).await
+    }
+
+    async fn on_method(
+        &mut self,
+        id: ChannelId,
+        method: Method,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<(), AmqpError> {
+        let mid = method.id();
+        match method {
+            Method::ChannelClose(_) => {
+                self.release_channel(id).await;
+                send(wbuf, id, Method::ChannelCloseOk(ChannelCloseOk))
+            }
+            Method::ChannelCloseOk(_) => Ok(()),
+            Method::ChannelFlow(flow) => {
+                if let Some(c) = self.channels.get_mut(&id.0) {
+                    c.flow_active = flow.active;
+                }
+                send(
+                    wbuf,
+                    id,
+                    Method::ChannelFlowOk(ChannelFlowOk {
+                        active: flow.active,
+                    }),
+                )
+            }
+            Method::ExchangeDeclare(m) => self.exchange_declare(id, m, wbuf),
+            Method::ExchangeDelete(m) => self.exchange_delete(id, m, wbuf),
+            Method::ExchangeBind(m) => self.exchange_bind(id, m, wbuf),
+            Method::ExchangeUnbind(m) => self.exchange_unbind(id, m, wbuf),
+            Method::QueueDeclare(m) => self.queue_declare(id, m, wbuf).await,
+            Method::QueueBind(m) => self.queue_bind(id, m, wbuf),
+            Method::QueueUnbind(m) => self.queue_unbind(id, m, wbuf),
+            Method::QueuePurge(m) => self.queue_purge(id, m, wbuf).await,
+            Method::QueueDelete(m) => self.queue_delete(id, m, wbuf).await,
+            Method::BasicQos(m) => self.basic_qos(id, m, wbuf),
+            Method::BasicConsume(m) => self.basic_consume(id, m, wbuf),
+            Method::BasicCancel(m) => self.basic_cancel(id, m, wbuf).await,
+            Method::BasicPublish(m) => self.basic_publish(id, m),
+            Method::BasicGet(m) => self.basic_get(id, m, wbuf).await,
+            Method::BasicAck(m) => self.basic_ack(id, m.delivery_tag.0, m.multiple, None, mid),
+            Method::BasicNack(m) => {
+                self.basic_ack(id, m.delivery_tag.0, m.multiple, Some(m.requeue), mid)
+            }
+            Method::BasicReject(m) => {
+                self.basic_ack(id, m.delivery_tag.0, false, Some(m.requeue), mid)
+            }
+            Method::BasicRecover(m) => self.basic_recover(id, m.requeue, wbuf, true),
+            Method::BasicRecoverAsync(m) => self.basic_recover(id, m.requeue, wbuf, false),
+            Method::ConfirmSelect(m) => self.confirm_select(id, m.no_wait, wbuf),
+            other => Err(AmqpError::connection(
+                reply_code::NOT_IMPLEMENTED,
+                format!("method '{}' is not implemented", other.name()),
+                Some(mid),
+            )),
+        }
+    }
+
+    /// Sends channel.close for a channel exception and releases the channel's resources.
+    async fn close_channel(
+        &mut self,
+        id: ChannelId,
+        code: u16,
+        text: &str,
+        method: Option<MethodId>,
+        wbuf: &mut bytes::BytesMut,
+    ) {
+        self.release_channel(id).await;
+        self.channels.insert(
+            id.0,
+            Channel {
+                closing: true,
+                ..Channel::new(id)
+            },
+        );
+        let (class_id, method_id) = method.map_or((0, 0), |m| (m.class_id, m.method_id));
+        let _ = send(
+            wbuf,
+            id,
+            Method::ChannelClose(ChannelClose {
+                reply_code: code,
+                reply_text: ShortString::truncating(text),
+                class_id,
+                method_id,
+            }),
+        );
+    }
+
+    /// Cancels a channel's consumers (their unacked messages go back to the queues) and
+    /// requeues everything else it had unacknowledged (AMQP 0-9-1 basic.ack semantics).
+    pub async fn release_channel(&mut self, id: ChannelId) {
+        let Some(channel) = self.channels.remove(&id.0) else {
+            return;
+        };
+        for consumer in channel.consumers.into_values() {
+            // Cancel first, so requeued messages cannot come back to this consumer.
+            consumer.queue.cancel(consumer.queue_tag, true).await;
+            self.core.vhost.consumer_removed(&consumer.queue_name);
+        }
+        for u in channel.unacked.into_values() {
+            u.queue.reject(u.id, true);
+        }
+    }
+
+    async fn cleanup(&mut self) {
+        let ids: Vec<u16> = self.channels.keys().copied().collect();
+        for id in ids {
+            self.release_channel(ChannelId(id)).await;
+        }
+        self.core.vhost.connection_closed(self.id);
+    }
+
+    fn on_outbound(&mut self, out: Outbound, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {
+        match out {
+            Outbound::Deliver(d) => self.write_delivery(d, wbuf),
+            Outbound::Cancelled {
+                channel,
+                consumer_tag,
+            } => {
+                let Some(ch) = self.channels.get_mut(&channel.0).filter(|c| !c.closing) else {
+                    return Ok(());
+                };
+                if ch.consumers.remove(&consumer_tag).is_none() {
+                    return Ok(());
+                }
+                send(
+                    wbuf,
+                    channel,
+                    Method::BasicCancel(ferromq_amqp::BasicCancel {
+                        consumer_tag: ShortString::truncating(&consumer_tag),
+                        no_wait: true,
+                    }),
+                )
+            }
+        }
+    }
+
+    /// Writes one delivery from a consumer's queue (or returns it if the consumer is gone).
+    fn write_delivery(&mut self, d: Delivery, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {
+        let before = d.backlog.fetch_sub(1, Ordering::Relaxed);
+        let Some(channel) = self.channels.get_mut(&d.channel.0).filter(|c| !c.closing) else {
+            return Ok(());
+        };
+        let Some(consumer) = channel.consumers.get(&d.consumer_tag) else {
+            // Cancelled meanwhile: the queue still counts it unacked; give it back.
+            d.queue.reject(d.delivery.id, true);
+            return Ok(());
+        };
+        if before == BACKLOG_LOW + 1 {
+            consumer.queue.resume();
+        }
+        let no_ack = consumer.no_ack;
+        let queue = consumer.queue.clone();
+        let tag = channel.next_tag();
+        if !no_ack {
+            channel.unacked.insert(
+                tag,
+                super::channel::Unacked {
+                    queue,
+                    id: d.delivery.id,
+                },
+            );
+        }
+        super::basic::encode_delivery(
+            wbuf,
+            d.channel,
+            &d.consumer_tag,
+            tag,
+            &d.delivery,
+            self.tuned.frame_max,
+        )
+    }
+}
+
+/// Queues one method frame.
+pub fn send(
+    wbuf: &mut bytes::BytesMut,
+    channel: ChannelId,
+    method: Method,
+) -> Result<(), AmqpError> {
+    encode_frame(&Frame::Method(channel, method), wbuf).map_err(internal)
+}
+
+/// An encoding failure: a value the wire cannot carry reached the encoder.
+pub fn internal(e: ferromq_amqp::EncodeError) -> AmqpError {
+    AmqpError::connection(reply_code::INTERNAL_ERROR, e, None)
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,169 @@
+//! basic.publish and its content: the method, then a content header, then body frames until
+//! the announced size (AMQP 0-9-1 section 4.2.6). A complete message is routed inline; an
+//! unroutable mandatory one comes back as basic.return (312 NO_ROUTE), and in confirm mode the
+//! publish is counted for the next basic.ack.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use ferromq_amqp::{
+    encode_content, reply_code, BasicPublish, BasicReturn, ChannelId, ContentHeader, ContentMethod,
+    ShortString, BASIC_CLASS_ID,
+};
+
+use super::basic::method_id;
+use super::channel::Assembly;
+use super::conn::{internal, Connection};
+use super::reply_code::AmqpError;
+use super::translate;
+use crate::broker::dispatch::dispatch;
+
+/// Largest message body accepted (RabbitMQ's default `max_message_size`, 128 MiB).
+pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+
+impl Connection {
+    pub(super) fn basic_publish(
+        &mut self,
+        id: ChannelId,
+        m: BasicPublish,
+    ) -> Result<(), AmqpError> {
+        if m.immediate {
+            // RabbitMQ 3.0 dropped `immediate`.
+            return Err(AmqpError::connection(
+                reply_code::NOT_IMPLEMENTED,
+                "immediate=true",
+                Some(method_id(60, 40)),
+            ));
+        }
+        self.channel(id)?.publish = Some(Assembly {
+            method: m,
+            properties: None,
+            body_size: 0,
+            body: Vec::new(),
+            received: 0,
+        });
+        Ok(())
+    }
+
+    pub(super) fn on_content_header(
+        &mut self,
+        id: ChannelId,
+        header: ContentHeader,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let assembly = self.assembly(id, "content header")?;
+        if assembly.properties.is_some() || header.class_id != BASIC_CLASS_ID {
+            return Err(unexpected_frame("content header"));
+        }
+        if header.body_size > MAX_MESSAGE_SIZE {
+            return Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                format!(
+                    "message size {} is larger than configured max size {MAX_MESSAGE_SIZE}",
+                    header.body_size
+                ),
+                Some(method_id(60, 40)),
+            ));
+        }
+        assembly.properties = Some(header.properties);
+        assembly.body_size = header.body_size;
+        if header.body_size == 0 {
+            return self.complete_publish(id, wbuf);
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_content_body(
+        &mut self,
+        id: ChannelId,
+        body: Bytes,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let assembly = self.assembly(id, "content body")?;
+        if assembly.properties.is_none() {
+            return Err(unexpected_frame("content body"));
+        }
+        assembly.received += body.len() as u64;
+        if assembly.received > assembly.body_size {
+            return Err(AmqpError::connection(
+                reply_code::FRAME_ERROR,
+                format!(
+                    "content body exceeds the announced size {}",
+                    assembly.body_size
+                ),
+                None,
+            ));
+        }
+        assembly.body.push(body);
+        if assembly.received == assembly.body_size {
+            return self.complete_publish(id, wbuf);
+        }
+        Ok(())
+    }
+
+    fn assembly(&mut self, id: ChannelId, what: &str) -> Result<&mut Assembly, AmqpError> {
+        let channel = self
+            .channels
+            .get_mut(&id.0)
+            .ok_or_else(|| unexpected_frame(what))?;
+        channel
+            .publish
+            .as_mut()
+            .ok_or_else(|| unexpected_frame(what))
+    }
+
+    fn complete_publish(&mut self, id: ChannelId, wbuf: &mut BytesMut) -> Result<(), AmqpError> {
+        let Some(mut assembly) = self.channel(id)?.publish.take() else {
+            return Ok(());
+        };
+        let body = assembly.take_body();
+        let properties = assembly.properties.take().unwrap_or_default();
+        let m = assembly.method;
+        let exchange = String::from_utf8_lossy(m.exchange.as_bytes()).into_owned();
+        let message = translate::to_message(
+            &exchange,
+            m.routing_key.as_bytes(),
+            properties,
+            body,
+            Instant::now(),
+        );
+        let message = Arc::new(message);
+        let bindings = self
+            .core
+            .vhost
+            .route(&exchange, &message)
+            .map_err(|e| AmqpError::from_vhost(e, method_id(60, 40)))?;
+        let reached = dispatch(&message, &bindings, &mut self.pending);
+        if reached == 0 && m.mandatory {
+            let ret = BasicReturn {
+                reply_code: reply_code::NO_ROUTE,
+                reply_text: ShortString::from_static("NO_ROUTE"),
+                exchange: m.exchange.clone(),
+                routing_key: m.routing_key.clone(),
+            };
+            let properties = translate::to_properties(&message);
+            encode_content(
+                wbuf,
+                id,
+                ContentMethod::Return(&ret),
+                &properties,
+                &message.body,
+                self.tuned.frame_max,
+            )
+            .map_err(internal)?;
+        }
+        if let Some(c) = self.channel(id)?.confirms.as_mut() {
+            c.published += 1;
+        }
+        Ok(())
+    }
+}
+
+fn unexpected_frame(what: &str) -> AmqpError {
+    AmqpError::connection(
+        reply_code::UNEXPECTED_FRAME,
+        format!("{what} without a basic.publish in progress"),
+        None,
+    )
+}

@@ -1,0 +1,297 @@
+//! Connection start-up (AMQP 0-9-1 section 2.2.4): protocol header, connection.start /
+//! start-ok with SASL PLAIN or AMQPLAIN, tune / tune-ok, open / open-ok. Produces the
+//! negotiated limits; refuses wrong headers, bad logins and unknown vhosts as RabbitMQ does.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use ferromq_amqp::{
+    check_protocol_header, decode_frame, encode_frame, reply_code, ChannelId, ConnectionOpenOk,
+    ConnectionStart, ConnectionTune, FieldTable, FieldValue, Frame, Method, ProtocolHeaderCheck,
+    ShortString, PROTOCOL_HEADER,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::reply_code::AmqpError;
+use crate::auth::{Credentials, Decision};
+use crate::broker::Core;
+use crate::connection::Framed;
+
+/// Largest frame the broker accepts and offers (RabbitMQ's default `frame_max`).
+pub const FRAME_MAX: u32 = 131_072;
+/// Channels per connection (RabbitMQ's default `channel_max`).
+pub const CHANNEL_MAX: u16 = 2047;
+/// Heartbeat interval the broker proposes, seconds (RabbitMQ's default).
+pub const HEARTBEAT: u16 = 60;
+
+/// What the handshake settled.
+pub struct Negotiated {
+    /// Frame size limit both ways.
+    pub frame_max: u32,
+    /// Highest channel number.
+    pub channel_max: u16,
+    /// Heartbeat interval, seconds (0 = off).
+    pub heartbeat: u16,
+    /// The authenticated user.
+    pub user: String,
+    /// The client's `connection_name` (for logs).
+    pub client_name: Option<String>,
+}
+
+/// Runs the handshake. `Ok(None)` when the client went away or was refused (already answered).
+pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<S>,
+    core: &Core,
+    peer: SocketAddr,
+) -> Result<Option<Negotiated>, AmqpError> {
+    // Protocol header [AMQP 0-9-1 4.2.2]: a wrong one gets ours back and the socket closed.
+    loop {
+        match check_protocol_header(&io.rbuf) {
+            ProtocolHeaderCheck::Accepted => {
+                let _ = io.rbuf.split_to(PROTOCOL_HEADER.len());
+                break;
+            }
+            ProtocolHeaderCheck::Rejected => {
+                tracing::info!(%peer, "AMQP: wrong protocol header; answered with AMQP 0-9-1");
+                io.wbuf.extend_from_slice(&PROTOCOL_HEADER);
+                io.close().await;
+                return Ok(None);
+            }
+            ProtocolHeaderCheck::Incomplete => {
+                if io.read_more().await? == 0 {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    send(io, Method::ConnectionStart(start_method()))?;
+    io.flush().await?;
+
+    let Some(Method::ConnectionStartOk(start_ok)) = next_method(io).await? else {
+        return Err(unexpected("connection.start-ok"));
+    };
+    let capabilities = start_ok
+        .client_properties
+        .get("capabilities")
+        .and_then(FieldValue::as_table)
+        .cloned()
+        .unwrap_or_default();
+    let client_name = start_ok
+        .client_properties
+        .get("connection_name")
+        .and_then(FieldValue::as_bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let mechanism = String::from_utf8_lossy(start_ok.mechanism.as_bytes()).into_owned();
+    let Some((user, password)) = parse_login(&mechanism, &start_ok.response) else {
+        let text =
+            format!("unsupported authentication mechanism '{mechanism}' or malformed response");
+        return refuse(io, peer, &capabilities, &text).await;
+    };
+    let decision = core.auth.authenticate(&Credentials {
+        protocol: "amqp",
+        client_id: "",
+        username: Some(&user),
+        password: Some(password.as_ref()),
+        peer,
+    });
+    if decision
+        != (Decision::Allow {
+            user: Some(user.clone()),
+        })
+    {
+        let text = format!(
+            "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
+        );
+        return refuse(io, peer, &capabilities, &text).await;
+    }
+
+    send(
+        io,
+        Method::ConnectionTune(ConnectionTune {
+            channel_max: CHANNEL_MAX,
+            frame_max: FRAME_MAX,
+            heartbeat: HEARTBEAT,
+        }),
+    )?;
+    io.flush().await?;
+    let Some(Method::ConnectionTuneOk(tune)) = next_method(io).await? else {
+        return Err(unexpected("connection.tune-ok"));
+    };
+    // 0 means "no limit" from the client: ours applies [AMQP 0-9-1 connection.tune-ok].
+    let frame_max = if tune.frame_max == 0 {
+        FRAME_MAX
+    } else {
+        tune.frame_max
+    };
+    if !(ferromq_amqp::FRAME_MIN_SIZE..=FRAME_MAX).contains(&frame_max) {
+        return Err(AmqpError::connection(
+            reply_code::NOT_ALLOWED,
+            format!(
+                "frame_max={frame_max} outside {}..={FRAME_MAX}",
+                ferromq_amqp::FRAME_MIN_SIZE
+            ),
+            None,
+        ));
+    }
+    let channel_max = if tune.channel_max == 0 {
+        CHANNEL_MAX
+    } else {
+        tune.channel_max.min(CHANNEL_MAX)
+    };
+
+    let Some(Method::ConnectionOpen(open)) = next_method(io).await? else {
+        return Err(unexpected("connection.open"));
+    };
+    let vhost = String::from_utf8_lossy(open.virtual_host.as_bytes()).into_owned();
+    if vhost != core.vhost.name {
+        return Err(AmqpError::connection(
+            reply_code::NOT_ALLOWED,
+            format!("vhost '{vhost}' not found"),
+            Some(open_id()),
+        ));
+    }
+    send(io, Method::ConnectionOpenOk(ConnectionOpenOk))?;
+    Ok(Some(Negotiated {
+        frame_max,
+        channel_max,
+        heartbeat: tune.heartbeat,
+        user,
+        client_name,
+    }))
+}
+
+fn open_id() -> ferromq_amqp::MethodId {
+    ferromq_amqp::MethodId {
+        class_id: 10,
+        method_id: 40,
+    }
+}
+
+fn unexpected(expected: &str) -> AmqpError {
+    AmqpError::connection(
+        reply_code::COMMAND_INVALID,
+        format!("expected '{expected}' during the connection handshake"),
+        None,
+    )
+}
+
+/// A refused login: with the client's `authentication_failure_close` capability it gets
+/// connection.close 403 first, otherwise the socket just closes (AMQP 0-9-1 section 2.2.4).
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<S>,
+    peer: SocketAddr,
+    capabilities: &FieldTable,
+    text: &str,
+) -> Result<Option<Negotiated>, AmqpError> {
+    tracing::warn!(%peer, "AMQP login refused: {text}");
+    let wants_close = capabilities
+        .get("authentication_failure_close")
+        .and_then(FieldValue::as_bool)
+        .unwrap_or(false);
+    if wants_close {
+        // The caller sends connection.close and waits for close-ok, as for any connection
+        // exception, so the client reads the reason instead of a reset socket.
+        return Err(AmqpError::connection(
+            reply_code::ACCESS_REFUSED,
+            text,
+            None,
+        ));
+    }
+    io.close().await;
+    Ok(None)
+}
+
+/// PLAIN: `\0user\0password`; AMQPLAIN: a field table body with LOGIN and PASSWORD.
+fn parse_login(mechanism: &str, response: &Bytes) -> Option<(String, Bytes)> {
+    match mechanism {
+        "PLAIN" => {
+            let mut parts = response.split(|b| *b == 0);
+            let _authzid = parts.next()?;
+            let user = parts.next()?;
+            let pass = parts.next()?;
+            let user = std::str::from_utf8(user).ok()?.to_string();
+            Some((user, Bytes::copy_from_slice(pass)))
+        }
+        "AMQPLAIN" => {
+            // The response is a field table without its 4-byte length prefix.
+            let table = FieldTable::decode_entries(response.clone()).ok()?;
+            let user = table.get("LOGIN")?.as_bytes()?;
+            let pass = table.get("PASSWORD")?.as_bytes()?.clone();
+            Some((String::from_utf8_lossy(user).into_owned(), pass))
+        }
+        _ => None,
+    }
+}
+
+fn start_method() -> ConnectionStart {
+    let mut capabilities = FieldTable::default();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "consumer_priorities",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "direct_reply_to",
+    ] {
+        capabilities.push(ShortString::truncating(cap), FieldValue::Bool(true));
+    }
+    let mut props = FieldTable::default();
+    let text = |s: &str| FieldValue::LongString(Bytes::copy_from_slice(s.as_bytes()));
+    props.push(ShortString::from_static("product"), text("ferromq"));
+    props.push(
+        ShortString::from_static("version"),
+        text(env!("CARGO_PKG_VERSION")),
+    );
+    props.push(ShortString::from_static("platform"), text("Rust"));
+    props.push(ShortString::from_static("cluster_name"), text("ferromq"));
+    props.push(
+        ShortString::from_static("information"),
+        text("ferromq: MQTT and AMQP 0-9-1 over one routing core"),
+    );
+    props.push(
+        ShortString::from_static("capabilities"),
+        FieldValue::Table(capabilities),
+    );
+    ConnectionStart {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: props,
+        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        locales: Bytes::from_static(b"en_US"),
+    }
+}
+
+/// Queues a method frame on channel 0.
+fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<S>,
+    method: Method,
+) -> Result<(), AmqpError> {
+    encode_frame(&Frame::Method(ChannelId(0), method), &mut io.wbuf)
+        .map_err(|e| AmqpError::connection(reply_code::INTERNAL_ERROR, e, None))
+}
+
+/// The next method frame on channel 0 (heartbeats are skipped). `None` when the peer closed.
+async fn next_method<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<S>,
+) -> Result<Option<Method>, AmqpError> {
+    loop {
+        match decode_frame(&mut io.rbuf, FRAME_MAX).map_err(|e| AmqpError::from_decode(&e))? {
+            Some(Frame::Method(ChannelId(0), m)) => return Ok(Some(m)),
+            Some(Frame::Heartbeat(_)) => continue,
+            Some(_) => {
+                return Err(AmqpError::connection(
+                    reply_code::UNEXPECTED_FRAME,
+                    "non-method frame during the connection handshake",
+                    None,
+                ))
+            }
+            None => {}
+        }
+        if io.read_more().await? == 0 {
+            return Ok(None);
+        }
+    }
+}

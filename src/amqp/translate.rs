@@ -1,0 +1,176 @@
+//! AMQP content <-> core `Message`: basic properties and field tables map onto the core's
+//! protocol-neutral mirror, the routing key onto levels (`routing_key`), once per publish and
+//! once per delivery. Bodies are never copied.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferromq_amqp::{BasicProperties, Decimal, FieldTable, FieldValue, ShortString};
+
+use crate::broker::message::{AmqpProperties, HeaderValue, Headers, Message, Origin, Properties};
+use crate::broker::routing_key;
+
+/// A published message as a core message.
+pub fn to_message(
+    exchange: &str,
+    routing_key: &[u8],
+    properties: BasicProperties,
+    body: Bytes,
+    now: Instant,
+) -> Message {
+    let key = String::from_utf8_lossy(routing_key);
+    let topic = routing_key::amqp_key_to_mqtt_topic(&key).into_owned();
+    let persistent = properties.delivery_mode == Some(2);
+    // RabbitMQ: per-message TTL in milliseconds as a decimal string.
+    let expires_at = properties
+        .expiration
+        .as_ref()
+        .and_then(|e| e.to_str().ok()?.parse::<u64>().ok())
+        .map(|ms| now + Duration::from_millis(ms));
+    let content_type = properties
+        .content_type
+        .as_ref()
+        .map(|c| String::from_utf8_lossy(c.as_bytes()).into_owned());
+    let amqp = AmqpProperties {
+        content_encoding: properties.content_encoding.map(Bytes::from),
+        headers: properties.headers.map(headers_from_table),
+        delivery_mode: properties.delivery_mode,
+        priority: properties.priority,
+        correlation_id: properties.correlation_id.map(Bytes::from),
+        reply_to: properties.reply_to.map(Bytes::from),
+        expiration: properties.expiration.map(Bytes::from),
+        message_id: properties.message_id.map(Bytes::from),
+        timestamp: properties.timestamp,
+        kind: properties.kind.map(Bytes::from),
+        user_id: properties.user_id.map(Bytes::from),
+        app_id: properties.app_id.map(Bytes::from),
+        cluster_id: properties.cluster_id.map(Bytes::from),
+    };
+    Message {
+        topic,
+        exchange: exchange.into(),
+        body,
+        qos: u8::from(persistent),
+        retain: false,
+        expires_at,
+        properties: Properties {
+            content_type,
+            amqp: Some(Box::new(amqp)),
+            ..Properties::default()
+        },
+        origin: Origin::default(),
+    }
+}
+
+/// The routing key an AMQP consumer sees for a core message.
+pub fn routing_key_of(message: &Message) -> ShortString {
+    let key = routing_key::mqtt_topic_to_amqp_key(&message.topic);
+    ShortString::truncating(&key)
+}
+
+/// The basic properties an AMQP consumer sees for a core message.
+pub fn to_properties(message: &Message) -> BasicProperties {
+    let p = &message.properties;
+    let short = |b: &Option<Bytes>| b.clone().and_then(|b| ShortString::try_from(b).ok());
+    let mut out = BasicProperties {
+        content_type: p.content_type.as_deref().map(ShortString::truncating),
+        ..BasicProperties::default()
+    };
+    match p.amqp.as_deref() {
+        Some(a) => {
+            out.content_encoding = short(&a.content_encoding);
+            out.headers = a.headers.as_ref().map(table_from_headers);
+            out.delivery_mode = a.delivery_mode;
+            out.priority = a.priority;
+            out.correlation_id = short(&a.correlation_id);
+            out.reply_to = short(&a.reply_to);
+            out.expiration = short(&a.expiration);
+            out.message_id = short(&a.message_id);
+            out.timestamp = a.timestamp;
+            out.kind = short(&a.kind);
+            out.user_id = short(&a.user_id);
+            out.app_id = short(&a.app_id);
+            out.cluster_id = short(&a.cluster_id);
+        }
+        None => {
+            // Not from AMQP (an MQTT publish): QoS >= 1 means persistent.
+            out.delivery_mode = Some(if message.qos > 0 { 2 } else { 1 });
+        }
+    }
+    out
+}
+
+/// A field table as core headers.
+pub fn headers_from_table(table: FieldTable) -> Headers {
+    Headers(
+        table
+            .into_vec()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k.as_bytes()).into_owned(),
+                    header_from_field(v),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn header_from_field(v: FieldValue) -> HeaderValue {
+    match v {
+        FieldValue::Bool(b) => HeaderValue::Bool(b),
+        FieldValue::I8(v) => HeaderValue::I8(v),
+        FieldValue::U8(v) => HeaderValue::U8(v),
+        FieldValue::I16(v) => HeaderValue::I16(v),
+        FieldValue::U16(v) => HeaderValue::U16(v),
+        FieldValue::I32(v) => HeaderValue::I32(v),
+        FieldValue::U32(v) => HeaderValue::U32(v),
+        FieldValue::I64(v) => HeaderValue::I64(v),
+        FieldValue::F32(v) => HeaderValue::F32(v),
+        FieldValue::F64(v) => HeaderValue::F64(v),
+        FieldValue::Decimal(d) => HeaderValue::Decimal {
+            scale: d.scale,
+            value: d.value,
+        },
+        FieldValue::LongString(b) => HeaderValue::LongString(b),
+        FieldValue::ByteArray(b) => HeaderValue::ByteArray(b),
+        FieldValue::Array(a) => HeaderValue::Array(a.into_iter().map(header_from_field).collect()),
+        FieldValue::Timestamp(t) => HeaderValue::Timestamp(t),
+        FieldValue::Table(t) => HeaderValue::Table(headers_from_table(t)),
+        FieldValue::Void => HeaderValue::Void,
+    }
+}
+
+/// Core headers as a field table (names over 255 bytes are cut; they cannot come from AMQP).
+pub fn table_from_headers(headers: &Headers) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in &headers.0 {
+        t.push(ShortString::truncating(k), field_from_header(v));
+    }
+    t
+}
+
+fn field_from_header(v: &HeaderValue) -> FieldValue {
+    match v {
+        HeaderValue::Bool(b) => FieldValue::Bool(*b),
+        HeaderValue::I8(v) => FieldValue::I8(*v),
+        HeaderValue::U8(v) => FieldValue::U8(*v),
+        HeaderValue::I16(v) => FieldValue::I16(*v),
+        HeaderValue::U16(v) => FieldValue::U16(*v),
+        HeaderValue::I32(v) => FieldValue::I32(*v),
+        HeaderValue::U32(v) => FieldValue::U32(*v),
+        HeaderValue::I64(v) => FieldValue::I64(*v),
+        HeaderValue::F32(v) => FieldValue::F32(*v),
+        HeaderValue::F64(v) => FieldValue::F64(*v),
+        HeaderValue::Decimal { scale, value } => FieldValue::Decimal(Decimal {
+            scale: *scale,
+            value: *value,
+        }),
+        HeaderValue::LongString(b) => FieldValue::LongString(b.clone()),
+        HeaderValue::ByteArray(b) => FieldValue::ByteArray(b.clone()),
+        HeaderValue::Array(a) => FieldValue::Array(a.iter().map(field_from_header).collect()),
+        HeaderValue::Timestamp(t) => FieldValue::Timestamp(*t),
+        HeaderValue::Table(t) => FieldValue::Table(table_from_headers(t)),
+        HeaderValue::Void => FieldValue::Void,
+    }
+}

@@ -1,0 +1,233 @@
+//! A virtual host: its exchanges, queues and the bindings between them, with RabbitMQ 3.x
+//! semantics and reply texts (AMQP 0-9-1 plus RabbitMQ's extensions), and its retained messages.
+//!
+//! Owns: the registry of exchanges and queues, binding identity (source, destination, key,
+//! arguments), exclusive and auto-delete lifetimes, and routing with exchange-to-exchange
+//! bindings and alternate exchanges. Must not touch: wire types (errors are `VhostError`s whose
+//! text is RabbitMQ's reply text; the adapters map them to codes), queue internals (queues are
+//! actors behind `QueueHandle`s).
+//!
+//! Locking: every change (declare, delete, bind, unbind, consumer counts) holds the `registry`
+//! mutex for its synchronous part; lookups and routing read the concurrent maps and never take
+//! it. No lock is held across `.await`: the async operations look up under the lock, release it,
+//! then talk to the queue actor.
+//!
+//! `/` is created with the default exchange `""` (every queue is reachable through it by its
+//! name), `amq.direct`, `amq.fanout`, `amq.topic`, `amq.headers`, `amq.match`, and the exchange
+//! MQTT publishes through (`amq.topic` unless configured otherwise).
+
+mod args;
+mod bindings;
+mod error;
+mod exchanges;
+mod queues;
+mod route;
+
+#[cfg(test)]
+mod tests_declare;
+#[cfg(test)]
+mod tests_route;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use super::binding::{Binding, BindingOptions, Subscriber};
+use super::exchange::Exchange;
+use super::headers::Headers;
+use super::message::Message;
+use super::queue::QueueHandle;
+use super::retain::RetainStore;
+use super::ConnectionId;
+use crate::store::MessageStore;
+
+pub use super::exchange::{ExchangeKind, ExchangeSettings};
+pub use error::VhostError;
+pub use route::Routed;
+
+/// What `queue.declare` sets (AMQP 0-9-1 class queue).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueSettings {
+    /// Survives a broker restart (the definition).
+    pub durable: bool,
+    /// Owned by the declaring connection: only it may use the queue, and the queue is deleted
+    /// when it closes.
+    pub exclusive: bool,
+    /// Deleted when its last consumer goes, after having had one.
+    pub auto_delete: bool,
+    /// Declaration arguments (`x-max-length`, `x-message-ttl`, ...).
+    pub arguments: Headers,
+}
+
+/// A queue as `queue.declare-ok` reports it.
+#[derive(Debug, Clone)]
+pub struct QueueInfo {
+    /// Its name (server-generated when declared with an empty one).
+    pub name: Arc<str>,
+    /// The queue actor.
+    pub handle: QueueHandle,
+    /// Ready messages, as of the queue's last pass (`QueueHandle::counts` is exact).
+    pub messages: u64,
+    /// Consumers, as counted by `consumer_added` / `consumer_removed`.
+    pub consumers: u64,
+}
+
+/// One vhost.
+pub struct Vhost {
+    /// Its name (`/`).
+    pub name: String,
+    exchanges: DashMap<Arc<str>, Arc<Exchange>>,
+    queues: DashMap<Arc<str>, Arc<QueueEntry>>,
+    registry: Mutex<Registry>,
+    /// Retained messages by topic (MQTT 3.3.1.3), shared by every protocol in this vhost.
+    pub retained: RetainStore<Arc<Message>>,
+    mqtt_exchange: Arc<Exchange>,
+    store: Arc<dyn MessageStore>,
+}
+
+/// What changes only under the registry lock.
+#[derive(Default)]
+struct Registry {
+    bindings: bindings::BindingTable,
+    /// Exclusive queues by owning connection.
+    exclusive: HashMap<ConnectionId, Vec<Arc<str>>>,
+}
+
+/// A queue in the registry.
+struct QueueEntry {
+    name: Arc<str>,
+    handle: QueueHandle,
+    /// The queue as a binding destination: one `Arc` for all its bindings, so they can be
+    /// removed, and merged on delivery, by pointer.
+    target: Arc<dyn Subscriber>,
+    settings: QueueSettings,
+    /// The owning connection of an exclusive queue.
+    owner: Option<ConnectionId>,
+    /// Consumers counted by `consumer_added` / `consumer_removed` (changed under the lock).
+    consumers: AtomicU64,
+    /// Set by the first consumer: an auto-delete queue is deleted only after having had one.
+    had_consumer: AtomicBool,
+}
+
+impl QueueEntry {
+    fn binding(&self) -> Binding {
+        Binding {
+            destination: Arc::clone(&self.target),
+            options: BindingOptions::default(),
+        }
+    }
+
+    fn info(&self) -> QueueInfo {
+        QueueInfo {
+            name: Arc::clone(&self.name),
+            handle: self.handle.clone(),
+            messages: self.handle.stats().ready(),
+            consumers: self.consumers.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The exchanges every vhost starts with (RabbitMQ's, all durable).
+const BUILT_IN: [(&str, ExchangeKind); 6] = [
+    ("", ExchangeKind::Direct),
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+];
+
+impl Vhost {
+    /// A vhost with the built-in exchanges and the MQTT exchange `mqtt_exchange` (a durable
+    /// topic exchange unless it is one of the built-in ones). Queues persist through `store`.
+    pub fn new(name: &str, mqtt_exchange: &str, store: Arc<dyn MessageStore>) -> Arc<Vhost> {
+        let exchanges: DashMap<Arc<str>, Arc<Exchange>> = DashMap::new();
+        for (x, kind) in BUILT_IN {
+            exchanges.insert(
+                x.into(),
+                Arc::new(Exchange::new(x, ExchangeSettings::durable(kind))),
+            );
+        }
+        let mqtt = exchanges
+            .entry(mqtt_exchange.into())
+            .or_insert_with(|| Arc::new(Exchange::topic(mqtt_exchange)))
+            .value()
+            .clone();
+        Arc::new(Vhost {
+            name: name.to_string(),
+            exchanges,
+            queues: DashMap::new(),
+            registry: Mutex::new(Registry::default()),
+            retained: RetainStore::new(),
+            mqtt_exchange: mqtt,
+            store,
+        })
+    }
+
+    /// The exchange MQTT publishes route through and MQTT subscriptions bind to.
+    pub fn mqtt_exchange(&self) -> &Arc<Exchange> {
+        &self.mqtt_exchange
+    }
+
+    /// An exchange by name.
+    pub fn exchange(&self, name: &str) -> Option<Arc<Exchange>> {
+        self.exchanges.get(name).map(|e| Arc::clone(e.value()))
+    }
+
+    /// Where this vhost's queues keep persistent messages.
+    pub fn store(&self) -> &Arc<dyn MessageStore> {
+        &self.store
+    }
+
+    /// Names of the exchanges, in no particular order (management and tests).
+    pub fn exchange_names(&self) -> Vec<Arc<str>> {
+        self.exchanges.iter().map(|e| Arc::clone(e.key())).collect()
+    }
+
+    /// Names of the queues, in no particular order (management and tests).
+    pub fn queue_names(&self) -> Vec<Arc<str>> {
+        self.queues.iter().map(|q| Arc::clone(q.key())).collect()
+    }
+
+    fn queue_entry(&self, name: &str) -> Option<Arc<QueueEntry>> {
+        self.queues.get(name).map(|q| Arc::clone(q.value()))
+    }
+
+    /// RabbitMQ's resource name: `queue 'q' in vhost '/'`.
+    fn resource(&self, kind: &str, name: &str) -> String {
+        format!("{kind} '{name}' in vhost '{}'", self.name)
+    }
+
+    fn no_exchange(&self, name: &str) -> VhostError {
+        VhostError::NotFound(format!("no {}", self.resource("exchange", name)))
+    }
+
+    fn no_queue(&self, name: &str) -> VhostError {
+        VhostError::NotFound(format!("no {}", self.resource("queue", name)))
+    }
+
+    fn locked(&self, name: &str) -> VhostError {
+        VhostError::ResourceLocked(format!(
+            "cannot obtain exclusive access to locked {}. It could be originally declared on \
+             another connection or the exclusive property value does not match that of the \
+             original declaration.",
+            self.resource("queue", name)
+        ))
+    }
+
+    /// Exclusive queues serve their owner only (RabbitMQ's "lax" check: a non-exclusive queue
+    /// serves everyone).
+    fn check_access(&self, queue: &QueueEntry, requester: ConnectionId) -> Result<(), VhostError> {
+        match queue.owner {
+            Some(owner) if owner != requester => Err(self.locked(&queue.name)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn default_exchange_refused() -> VhostError {
+    VhostError::AccessRefused("operation not permitted on the default exchange".to_string())
+}
