@@ -11,5 +11,7 @@ mod amqp091_03_routing;
 mod amqp091_04_consume;
 #[path = "amqp/amqp091_05_confirm_get.rs"]
 mod amqp091_05_confirm_get;
+#[path = "amqp/amqp091_06_tx.rs"]
+mod amqp091_06_tx;
 #[path = "amqp/interop_01_mqtt_amqp.rs"]
 mod interop_01_mqtt_amqp;

@@ -206,14 +206,20 @@ impl Connection {
         requeue: Option<bool>,
         mid: MethodId,
     ) -> Result<(), AmqpError> {
-        let Some(settled) = self.channel(id)?.take_acked(tag, multiple) else {
+        let channel = self.channel(id)?;
+        let Some(settled) = channel.take_acked(tag, multiple) else {
             return Err(AmqpError::channel(
                 reply_code::PRECONDITION_FAILED,
                 format!("unknown delivery tag {tag}"),
                 Some(mid),
             ));
         };
-        for u in settled {
+        if let Some(tx) = channel.tx.as_mut() {
+            tx.settlements
+                .extend(settled.into_iter().map(|(t, u)| (t, u, requeue)));
+            return Ok(());
+        }
+        for (_, u) in settled {
             match requeue {
                 None => u.queue.ack(u.id),
                 Some(requeue) => u.queue.reject(u.id, requeue),
@@ -255,6 +261,13 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let channel = self.channel(id)?;
+        if channel.tx.is_some() {
+            return Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                "cannot switch from tx to confirm mode",
+                Some(method_id(85, 10)),
+            ));
+        }
         channel.confirms.get_or_insert_with(Confirms::default);
         if no_wait {
             return Ok(());

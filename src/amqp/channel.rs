@@ -31,6 +31,8 @@ pub struct Channel {
     pub last_queue: Option<String>,
     /// channel.flow: deliveries paused while false.
     pub flow_active: bool,
+    /// Set by tx.select: publishes and acks wait for tx.commit.
+    pub tx: Option<super::tx::TxBuffer>,
 }
 
 /// A publish whose header and body frames are being collected.
@@ -107,6 +109,7 @@ impl Channel {
             confirms: None,
             last_queue: None,
             flow_active: true,
+            tx: None,
         }
     }
 
@@ -118,13 +121,13 @@ impl Channel {
 
     /// Removes acknowledged tags: `tag` alone, or every tag up to it when `multiple` (0 with
     /// `multiple` means all, AMQP 0-9-1 basic.ack). `None` if a single tag is unknown.
-    pub fn take_acked(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
+    pub fn take_acked(&mut self, tag: u64, multiple: bool) -> Option<Vec<(u64, Unacked)>> {
         if multiple {
             let upto = if tag == 0 { u64::MAX } else { tag };
             let keep = self.unacked.split_off(&upto.saturating_add(1));
             let taken = std::mem::replace(&mut self.unacked, keep);
-            return Some(taken.into_values().collect());
+            return Some(taken.into_iter().collect());
         }
-        self.unacked.remove(&tag).map(|u| vec![u])
+        self.unacked.remove(&tag).map(|u| vec![(tag, u)])
     }
 }

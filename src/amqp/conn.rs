@@ -384,6 +384,9 @@ impl Connection {
             Method::BasicRecover(m) => self.basic_recover(id, m.requeue, wbuf, true),
             Method::BasicRecoverAsync(m) => self.basic_recover(id, m.requeue, wbuf, false),
             Method::ConfirmSelect(m) => self.confirm_select(id, m.no_wait, wbuf),
+            Method::TxSelect(_) => self.tx_select(id, wbuf),
+            Method::TxCommit(_) => self.tx_commit(id, wbuf),
+            Method::TxRollback(_) => self.tx_rollback(id, wbuf),
             other => Err(AmqpError::connection(
                 reply_code::NOT_IMPLEMENTED,
                 format!("method '{}' is not implemented", other.name()),

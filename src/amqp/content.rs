@@ -17,7 +17,9 @@ use super::channel::Assembly;
 use super::conn::{internal, Connection};
 use super::reply_code::AmqpError;
 use super::translate;
+use super::tx::HeldPublish;
 use crate::broker::dispatch::dispatch;
+use crate::broker::message::Message;
 
 /// Largest message body accepted (RabbitMQ's default `max_message_size`, 128 MiB).
 pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
@@ -134,29 +136,59 @@ impl Connection {
             .vhost
             .route(&exchange, &message)
             .map_err(|e| AmqpError::from_vhost(e, method_id(60, 40)))?;
+        if let Some(tx) = self.channel(id)?.tx.as_mut() {
+            tx.publishes.push(HeldPublish {
+                message,
+                bindings,
+                mandatory: m
+                    .mandatory
+                    .then(|| (m.exchange.clone(), m.routing_key.clone())),
+            });
+            return Ok(());
+        }
         let reached = dispatch(&message, &bindings, &mut self.pending);
         if reached == 0 && m.mandatory {
-            let ret = BasicReturn {
-                reply_code: reply_code::NO_ROUTE,
-                reply_text: ShortString::from_static("NO_ROUTE"),
-                exchange: m.exchange.clone(),
-                routing_key: m.routing_key.clone(),
-            };
-            let properties = translate::to_properties(&message);
-            encode_content(
-                wbuf,
+            self.write_return(
                 id,
-                ContentMethod::Return(&ret),
-                &properties,
-                &message.body,
-                self.tuned.frame_max,
-            )
-            .map_err(internal)?;
+                m.exchange.clone(),
+                m.routing_key.clone(),
+                &message,
+                wbuf,
+            )?;
         }
         if let Some(c) = self.channel(id)?.confirms.as_mut() {
             c.published += 1;
         }
         Ok(())
+    }
+}
+
+impl Connection {
+    /// basic.return 312 NO_ROUTE with the message's content.
+    pub(super) fn write_return(
+        &mut self,
+        id: ChannelId,
+        exchange: ShortString,
+        routing_key: ShortString,
+        message: &Message,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let ret = BasicReturn {
+            reply_code: reply_code::NO_ROUTE,
+            reply_text: ShortString::from_static("NO_ROUTE"),
+            exchange,
+            routing_key,
+        };
+        let properties = translate::to_properties(message);
+        encode_content(
+            wbuf,
+            id,
+            ContentMethod::Return(&ret),
+            &properties,
+            &message.body,
+            self.tuned.frame_max,
+        )
+        .map_err(internal)
     }
 }
 

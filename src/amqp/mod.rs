@@ -12,6 +12,7 @@ mod declare;
 mod handshake;
 mod reply_code;
 mod translate;
+mod tx;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

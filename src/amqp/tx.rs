@@ -1,0 +1,105 @@
+//! The tx class (AMQP 0-9-1 section 1.9): on a transactional channel, publishes and
+//! acknowledgements are held until tx.commit applies them or tx.rollback discards them
+//! (rolled-back acks leave their messages unacknowledged, as in RabbitMQ). A channel is either
+//! transactional or in confirm mode, never both (RabbitMQ: 406).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use ferromq_amqp::{reply_code, ChannelId, Method, TxCommitOk, TxRollbackOk, TxSelectOk};
+
+use super::basic::method_id;
+use super::channel::Unacked;
+use super::conn::{send, Connection};
+use super::reply_code::AmqpError;
+use crate::broker::binding::Binding;
+use crate::broker::message::Message;
+
+/// What a transactional channel holds until commit.
+#[derive(Default)]
+pub struct TxBuffer {
+    /// Routed but not yet delivered publishes, in order.
+    pub publishes: Vec<HeldPublish>,
+    /// Acks (requeue `None`), nacks and rejects, with their delivery tags for rollback.
+    pub settlements: Vec<(u64, Unacked, Option<bool>)>,
+}
+
+/// A publish held by a transaction.
+pub struct HeldPublish {
+    /// The message.
+    pub message: Arc<Message>,
+    /// Where it routes (decided at publish time, as the exchange is checked then).
+    pub bindings: Vec<Binding>,
+    /// The publish's mandatory flag and the names to return it with.
+    pub mandatory: Option<(ferromq_amqp::ShortString, ferromq_amqp::ShortString)>,
+}
+
+impl Connection {
+    pub(super) fn tx_select(
+        &mut self,
+        id: ChannelId,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let channel = self.channel(id)?;
+        if channel.confirms.is_some() {
+            return Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                "cannot switch from confirm to tx mode",
+                Some(method_id(90, 10)),
+            ));
+        }
+        channel.tx.get_or_insert_with(TxBuffer::default);
+        send(wbuf, id, Method::TxSelectOk(TxSelectOk))
+    }
+
+    pub(super) fn tx_commit(
+        &mut self,
+        id: ChannelId,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let held = self.take_tx(id, method_id(90, 20))?;
+        for p in held.publishes {
+            let reached =
+                crate::broker::dispatch::dispatch(&p.message, &p.bindings, &mut self.pending);
+            if let (0, Some((exchange, routing_key))) = (reached, p.mandatory) {
+                self.write_return(id, exchange, routing_key, &p.message, wbuf)?;
+            }
+        }
+        for (_, u, requeue) in held.settlements {
+            match requeue {
+                None => u.queue.ack(u.id),
+                Some(requeue) => u.queue.reject(u.id, requeue),
+            }
+        }
+        send(wbuf, id, Method::TxCommitOk(TxCommitOk))
+    }
+
+    pub(super) fn tx_rollback(
+        &mut self,
+        id: ChannelId,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let held = self.take_tx(id, method_id(90, 30))?;
+        let channel = self.channel(id)?;
+        for (tag, u, _) in held.settlements {
+            channel.unacked.insert(tag, u);
+        }
+        send(wbuf, id, Method::TxRollbackOk(TxRollbackOk))
+    }
+
+    /// Empties the channel's transaction (the channel stays transactional).
+    fn take_tx(
+        &mut self,
+        id: ChannelId,
+        mid: ferromq_amqp::MethodId,
+    ) -> Result<TxBuffer, AmqpError> {
+        match self.channel(id)?.tx.as_mut() {
+            Some(tx) => Ok(std::mem::take(tx)),
+            None => Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                "channel is not transactional",
+                Some(mid),
+            )),
+        }
+    }
+}
