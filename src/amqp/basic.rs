@@ -72,12 +72,7 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let mid = method_id(60, 20);
-        let queue_name = self.queue_name(id, &m.queue, mid)?;
-        let handle = self
-            .core
-            .vhost
-            .queue(&queue_name, self.id)
-            .map_err(|e| AmqpError::from_vhost(e, mid))?;
+        let (queue_name, handle) = self.lookup_queue(id, &m.queue, mid)?;
         let tag: Arc<str> = if m.consumer_tag.is_empty() {
             format!("amq.ctag-{}", super::random_name()).into()
         } else {
@@ -156,13 +151,7 @@ impl Connection {
         m: BasicGet,
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
-        let mid = method_id(60, 70);
-        let queue_name = self.queue_name(id, &m.queue, mid)?;
-        let handle = self
-            .core
-            .vhost
-            .queue(&queue_name, self.id)
-            .map_err(|e| AmqpError::from_vhost(e, mid))?;
+        let (_, handle) = self.lookup_queue(id, &m.queue, method_id(60, 70))?;
         let owner = ConsumerTag(format!("{}/{}/basic.get", self.id.0, id.0).into());
         let Some((d, remaining)) = handle.get(owner, m.no_ack).await else {
             return send(wbuf, id, Method::BasicGetEmpty(BasicGetEmpty));
@@ -306,6 +295,22 @@ impl Connection {
                 None,
             )
         })
+    }
+
+    /// The queue a method names (empty: the channel's last declared one) and its handle.
+    fn lookup_queue(
+        &mut self,
+        id: ChannelId,
+        name: &ShortString,
+        mid: MethodId,
+    ) -> Result<(String, crate::broker::queue::QueueHandle), AmqpError> {
+        let queue_name = self.queue_name(id, name, mid)?;
+        let handle = self
+            .core
+            .vhost
+            .queue(&queue_name, self.id)
+            .map_err(|e| AmqpError::from_vhost(e, mid))?;
+        Ok((queue_name, handle))
     }
 
     /// A queue name from a method; empty means the channel's last declared queue.
