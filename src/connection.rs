@@ -70,4 +70,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         let _ = self.flush().await;
         let _ = self.io.shutdown().await;
     }
+
+    /// Flushes, then reads and discards until the peer closes its side (at most `wait`), then
+    /// closes ours. For protocols where the client closes after a final reply (AMQP
+    /// connection.close-ok): closing first can make a client report an aborted connection
+    /// before it has read the reply, and closing with unread input makes the kernel send RST,
+    /// which can destroy the reply in flight.
+    pub async fn close_gracefully(&mut self, wait: std::time::Duration) {
+        let _ = self.flush().await;
+        let _ = tokio::time::timeout(wait, async {
+            loop {
+                self.rbuf.clear();
+                match self.read_more().await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        self.close().await;
+    }
 }

@@ -13,5 +13,7 @@ mod amqp091_04_consume;
 mod amqp091_05_confirm_get;
 #[path = "amqp/amqp091_06_tx.rs"]
 mod amqp091_06_tx;
+#[path = "amqp/amqp091_07_queue_features.rs"]
+mod amqp091_07_queue_features;
 #[path = "amqp/interop_01_mqtt_amqp.rs"]
 mod interop_01_mqtt_amqp;

@@ -65,7 +65,7 @@ impl Connection {
         send(wbuf, id, Method::BasicQosOk(BasicQosOk))
     }
 
-    pub(super) fn basic_consume(
+    pub(super) async fn basic_consume(
         &mut self,
         id: ChannelId,
         m: BasicConsume,
@@ -106,7 +106,16 @@ impl Connection {
                 no_ack: m.no_ack,
             },
         );
-        // consume-ok is queued before the consumer is registered, so it precedes deliveries.
+        if let Err(e) = handle
+            .consume_checked(queue_tag, sink, prefetch, m.no_ack, m.exclusive)
+            .await
+        {
+            self.channel(id)?.consumers.remove(&tag);
+            let e = self.core.vhost.consume_error(&queue_name, e);
+            return Err(AmqpError::from_vhost(e, mid));
+        }
+        // consume-ok reaches the socket before any delivery: the mailbox is read only after
+        // this frame's replies are written.
         if !m.no_wait {
             send(
                 wbuf,
@@ -116,7 +125,6 @@ impl Connection {
                 }),
             )?;
         }
-        handle.consume(queue_tag, sink, prefetch, m.no_ack);
         self.core.vhost.consumer_added(&queue_name);
         Ok(())
     }
@@ -208,7 +216,9 @@ impl Connection {
                 .extend(settled.into_iter().map(|(t, u)| (t, u, requeue)));
             return Ok(());
         }
-        for (_, u) in settled {
+        // Highest tag first: each requeue goes to the queue's head, so the earliest delivery
+        // ends up first again (RabbitMQ requeues to the original position).
+        for (_, u) in settled.into_iter().rev() {
             match requeue {
                 None => u.queue.ack(u.id),
                 Some(requeue) => u.queue.reject(u.id, requeue),
@@ -234,7 +244,8 @@ impl Connection {
             ));
         }
         let channel = self.channel(id)?;
-        for u in std::mem::take(&mut channel.unacked).into_values() {
+        // Highest tag first, so the requeued messages keep their order (see basic_ack).
+        for u in std::mem::take(&mut channel.unacked).into_values().rev() {
             u.queue.reject(u.id, true);
         }
         if reply {
@@ -264,21 +275,32 @@ impl Connection {
         send(wbuf, id, Method::ConfirmSelectOk(ConfirmSelectOk))
     }
 
-    /// Acknowledges every publish routed since the last call, one basic.ack per channel
-    /// (`multiple` when it covers several). Called once all routed messages reached their
-    /// queues, so an ack never precedes the enqueue.
+    /// Acknowledges every publish routed since the last call: basic.nack for those a queue
+    /// refused, basic.ack (with `multiple` where it covers several) for the runs between them.
+    /// Called once all routed messages reached their queues, so an ack never precedes the
+    /// enqueue.
     pub(super) fn flush_confirms(&mut self, wbuf: &mut BytesMut) {
         for channel in self.channels.values_mut() {
             let Some(c) = channel.confirms.as_mut() else {
                 continue;
             };
+            let mut write = |method| {
+                let _ = send(wbuf, channel.id, method);
+            };
+            for refused in std::mem::take(&mut c.refused) {
+                if refused > c.confirmed + 1 {
+                    write(ack(refused - 1, c.confirmed));
+                }
+                write(Method::BasicNack(ferromq_amqp::BasicNack {
+                    delivery_tag: DeliveryTag(refused),
+                    multiple: false,
+                    requeue: false,
+                }));
+                c.confirmed = refused;
+            }
             if c.published > c.confirmed {
-                let ack = ferromq_amqp::BasicAck {
-                    delivery_tag: DeliveryTag(c.published),
-                    multiple: c.published - c.confirmed > 1,
-                };
+                write(ack(c.published, c.confirmed));
                 c.confirmed = c.published;
-                let _ = send(wbuf, channel.id, Method::BasicAck(ack));
             }
         }
     }
@@ -331,6 +353,14 @@ impl Connection {
             )
         })
     }
+}
+
+/// basic.ack for every publish after `confirmed` up to `upto`.
+fn ack(upto: u64, confirmed: u64) -> Method {
+    Method::BasicAck(ferromq_amqp::BasicAck {
+        delivery_tag: DeliveryTag(upto),
+        multiple: upto - confirmed > 1,
+    })
 }
 
 /// A method id for error reports.

@@ -93,6 +93,8 @@ pub struct Confirms {
     pub published: u64,
     /// Highest sequence number acknowledged to the client.
     pub confirmed: u64,
+    /// Publishes a queue refused (`x-overflow = reject-publish`): nacked instead of acked.
+    pub refused: std::collections::BTreeSet<u64>,
 }
 
 impl Channel {

@@ -22,6 +22,7 @@ use super::consumer::{Delivery, Outbound, BACKLOG_LOW};
 use super::handshake::{self, Negotiated};
 use super::reply_code::AmqpError;
 use crate::broker::binding::Pending;
+use crate::broker::queue::{Admission, Verdict};
 use crate::broker::{ConnectionId, Core};
 use crate::connection::Framed;
 
@@ -46,6 +47,8 @@ pub struct Connection {
     pub mailbox: mpsc::UnboundedSender<Outbound>,
     /// Deliveries to full queue inboxes, awaited before reading on (backpressure).
     pub pending: Vec<Pending>,
+    /// Admission answers of queues that may refuse publishes, per confirmed publish.
+    pub verdicts: Vec<(ChannelId, u64, Verdict)>,
 }
 
 /// Serves one AMQP socket from the protocol header to close.
@@ -98,11 +101,15 @@ pub async fn run<S>(
         channels: HashMap::new(),
         mailbox,
         pending: Vec::new(),
+        verdicts: Vec::new(),
     };
     let result = conn.serve(&mut io, &mut deliveries, &mut shutdown).await;
     conn.cleanup().await;
     match result {
-        Ok(()) => tracing::debug!(%peer, "AMQP connection closed"),
+        Ok(()) => {
+            tracing::debug!(%peer, "AMQP connection closed");
+            io.close_gracefully(CLOSE_OK_WAIT).await;
+        }
         Err(AmqpError::Io(e)) => tracing::debug!(%peer, error = %e, "AMQP connection lost"),
         Err(e) => {
             tracing::warn!(%peer, error = %e, "AMQP connection error");
@@ -126,9 +133,13 @@ async fn close_with<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Framed<S>, e: &A
             let _ = tokio::time::timeout(CLOSE_OK_WAIT, async {
                 loop {
                     match decode_frame(&mut io.rbuf, handshake::FRAME_MAX) {
-                        Ok(Some(Frame::Method(_, Method::ConnectionCloseOk(_)))) | Err(_) => return,
+                        Ok(Some(Frame::Method(_, Method::ConnectionCloseOk(_)))) => return,
                         Ok(Some(_)) => continue,
                         Ok(None) => {}
+                        // Framing is lost (often the very frame that caused the close): drop
+                        // what was read and keep draining, so the client reads our close instead
+                        // of a reset, and a close-ok sent afterwards still ends the wait.
+                        Err(_) => io.rbuf.clear(),
                     }
                     if !matches!(io.read_more().await, Ok(n) if n > 0) {
                         return;
@@ -156,7 +167,9 @@ impl Connection {
             heartbeat.map(|h| tokio::time::interval_at(Instant::now() + h / 2, h / 2));
         let mut wrote_since_tick = false;
         loop {
-            loop {
+            // Stop decoding at the first full destination, so later publishes cannot overtake
+            // the one waiting for room.
+            while self.pending.is_empty() {
                 let frame = match decode_frame(&mut io.rbuf, self.tuned.frame_max) {
                     Ok(Some(f)) => f,
                     Ok(None) => break,
@@ -167,15 +180,31 @@ impl Connection {
                     return Ok(());
                 }
             }
+            let blocked = !self.pending.is_empty();
             // Confirms only once every routed message reached its queues.
             for wait in self.pending.drain(..) {
                 wait.await;
+            }
+            for (channel, seq, verdict) in self.verdicts.drain(..) {
+                if verdict.await == Admission::Refused {
+                    if let Some(c) = self
+                        .channels
+                        .get_mut(&channel.0)
+                        .and_then(|c| c.confirms.as_mut())
+                    {
+                        c.refused.insert(seq);
+                    }
+                }
             }
             self.flush_confirms(&mut io.wbuf);
             if !io.wbuf.is_empty() {
                 wrote_since_tick = true;
             }
             io.flush().await?;
+            if blocked {
+                // Frames already read wait behind the publish that blocked: decode them first.
+                continue;
+            }
             tokio::select! {
                 _ = shutdown.changed() => {
                     return Err(AmqpError::connection(
@@ -370,7 +399,7 @@ impl Connection {
             Method::QueuePurge(m) => self.queue_purge(id, m, wbuf).await,
             Method::QueueDelete(m) => self.queue_delete(id, m, wbuf).await,
             Method::BasicQos(m) => self.basic_qos(id, m, wbuf),
-            Method::BasicConsume(m) => self.basic_consume(id, m, wbuf),
+            Method::BasicConsume(m) => self.basic_consume(id, m, wbuf).await,
             Method::BasicCancel(m) => self.basic_cancel(id, m, wbuf).await,
             Method::BasicPublish(m) => self.basic_publish(id, m),
             Method::BasicGet(m) => self.basic_get(id, m, wbuf).await,
@@ -436,7 +465,8 @@ impl Connection {
             consumer.queue.cancel(consumer.queue_tag, true).await;
             self.core.vhost.consumer_removed(&consumer.queue_name);
         }
-        for u in channel.unacked.into_values() {
+        // Highest tag first, so the requeued messages keep their order (see basic_ack).
+        for u in channel.unacked.into_values().rev() {
             u.queue.reject(u.id, true);
         }
     }

@@ -121,6 +121,22 @@ impl Connection {
         };
         let body = assembly.take_body();
         let properties = assembly.properties.take().unwrap_or_default();
+        // RabbitMQ's validated user-id: a publisher can only claim the user it logged in as.
+        if let Some(claimed) = properties
+            .user_id
+            .as_ref()
+            .filter(|u| u.as_bytes() != self.tuned.user.as_bytes())
+        {
+            return Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                format!(
+                    "user_id property set to '{}' but authenticated user was '{}'",
+                    String::from_utf8_lossy(claimed.as_bytes()),
+                    self.tuned.user
+                ),
+                Some(method_id(60, 40)),
+            ));
+        }
         let m = assembly.method;
         let exchange = String::from_utf8_lossy(m.exchange.as_bytes()).into_owned();
         let message = translate::to_message(
@@ -146,7 +162,17 @@ impl Connection {
             });
             return Ok(());
         }
-        let reached = dispatch(&message, &bindings, &mut self.pending);
+        let confirming = self.channel(id)?.confirms.is_some();
+        let (reached, verdict) = if confirming {
+            // Only confirm-mode publishers need to learn of queues refusing the message.
+            let d = self
+                .core
+                .vhost
+                .dispatch_with_outcome(&message, &bindings, &mut self.pending);
+            (d.reached, d.verdict)
+        } else {
+            (dispatch(&message, &bindings, &mut self.pending), None)
+        };
         if reached == 0 && m.mandatory {
             self.write_return(
                 id,
@@ -158,6 +184,10 @@ impl Connection {
         }
         if let Some(c) = self.channel(id)?.confirms.as_mut() {
             c.published += 1;
+            let seq = c.published;
+            if let Some(v) = verdict {
+                self.verdicts.push((id, seq, v));
+            }
         }
         Ok(())
     }

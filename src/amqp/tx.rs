@@ -65,7 +65,10 @@ impl Connection {
                 self.write_return(id, exchange, routing_key, &p.message, wbuf)?;
             }
         }
-        for (_, u, requeue) in held.settlements {
+        // Highest tag first, so requeued messages keep their order (see basic_ack).
+        let mut settlements = held.settlements;
+        settlements.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+        for (_, u, requeue) in settlements {
             match requeue {
                 None => u.queue.ack(u.id),
                 Some(requeue) => u.queue.reject(u.id, requeue),

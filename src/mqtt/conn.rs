@@ -167,7 +167,9 @@ impl Conn {
         let session = Arc::clone(&self.session);
         loop {
             // Decode everything complete, then answer it and send deliveries in one write.
-            loop {
+            // Stop at the first full destination, so later publishes cannot overtake the one
+            // waiting for room.
+            while self.backpressure.is_empty() {
                 match decode(&mut io.rbuf, self.version, max_packet) {
                     Ok(Some(packet)) => match self.handle(packet, &mut io.wbuf) {
                         Ok(None) => {}
@@ -183,8 +185,12 @@ impl Conn {
                 return Exit::WithWill(e.into());
             }
             // A full destination stops this publisher reading its socket until it has room.
-            for wait in self.backpressure.drain(..) {
-                wait.await;
+            if !self.backpressure.is_empty() {
+                for wait in self.backpressure.drain(..) {
+                    wait.await;
+                }
+                // Packets already read wait behind the publish that blocked: decode them first.
+                continue;
             }
             tokio::select! {
                 _ = shutdown.changed() => return Exit::Shutdown,

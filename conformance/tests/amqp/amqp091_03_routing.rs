@@ -204,18 +204,22 @@ async fn exchange_to_exchange_binding_forwards() {
 async fn publish_to_missing_exchange_closes_the_channel_with_404() {
     let b = broker().await;
     let (c, ch) = amqp::channel(&b).await;
-    publish(
-        &ch,
-        "no-such-exchange",
-        "k",
-        b"x",
-        BasicProperties::default(),
-    )
-    .await;
-    // The channel error arrives asynchronously; the next synchronous method sees it.
-    let e = ch
-        .queue_declare("after", Default::default(), FieldTable::default())
+    // In confirm mode lapin hands the channel's close reason to the pending confirm, which
+    // makes the asynchronous channel error observable without racing the close.
+    ch.confirm_select(Default::default()).await.unwrap();
+    let confirm = ch
+        .basic_publish(
+            "no-such-exchange",
+            "k",
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
         .await
+        .unwrap();
+    let e = tokio::time::timeout(conformance::WAIT, confirm)
+        .await
+        .expect("answered in time")
         .unwrap_err();
     let text = e.to_string();
     assert!(text.contains("404") || text.contains("NOT_FOUND"), "{text}");

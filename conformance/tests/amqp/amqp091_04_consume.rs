@@ -129,12 +129,20 @@ async fn cancelled_consumer_gets_nothing_more() {
 async fn ack_of_unknown_tag_is_406() {
     let b = broker().await;
     let (_c, ch) = amqp::channel(&b).await;
+    amqp::queue(&ch, "watch").await;
+    // lapin hands the channel's close reason to its consumers: a consumer observes the error.
+    let mut cons = amqp::consume(&ch, "watch").await;
     ch.basic_ack(42, BasicAckOptions::default()).await.unwrap();
-    let e = ch
-        .queue_declare("x", Default::default(), Default::default())
+    let next = tokio::time::timeout(conformance::WAIT, futures_lite::StreamExt::next(&mut cons))
         .await
-        .unwrap_err()
-        .to_string();
+        .expect("channel error in time");
+    let e = match next {
+        Some(Err(e)) => e.to_string(),
+        other => panic!(
+            "expected the channel error, got {:?}",
+            other.map(|r| r.map(|d| d.data))
+        ),
+    };
     assert!(
         e.contains("406") || e.contains("PRECONDITION_FAILED"),
         "{e}"

@@ -6,264 +6,49 @@
 //! windows bound, and consume/cancel come one per request of a client.
 //!
 //! Expiry: each message gets a deadline when it enters (its own expiry, or the queue's
-//! `x-message-ttl` after arrival if sooner). Expired messages are skipped when they would be
-//! delivered and dropped from the head of the queue on a timer, as RabbitMQ does; a message
-//! behind the head waits for its turn. A TTL of 0 still lets a message go to a consumer that can
-//! take it at once (deadlines compare strictly within the pass that enqueued it).
+//! `x-message-ttl` after arrival if sooner). As in RabbitMQ, messages expire only at the head of
+//! the queue (the head of each priority level): a timer set for the earliest head deadline
+//! dead-letters them even with no consumer, and an expired message met on its way to a consumer
+//! or to basic.get is dead-lettered instead; a message behind an unexpired head waits for its
+//! turn. A TTL of 0 still lets a message go to a consumer that can take it at once (deadlines
+//! compare strictly within the pass that enqueued it).
+//!
+//! Length limits are judged as RabbitMQ's queue process judges them, one publish at a time:
+//! before a publish is refused (`reject-publish[-dlx]`) or the head dropped (`drop-head`), the
+//! consumers get the messages of the current batch they can take, since RabbitMQ would have
+//! delivered each earlier publish before looking at the next.
+//!
+//! Dead letters (rejected with requeue=false, expired, dropped or refused by a length limit) are
+//! built here (`dead_letter`) and routed by the `QueueHost`, never under a lock of ours; the
+//! original is settled in the store once handed over (RabbitMQ's at-most-once dead lettering).
+//!
+//! `x-expires`: while the queue has no consumers, a second timer runs from its last use (a get,
+//! a redeclaration, the last consumer leaving); when it fires the actor stops and asks its host
+//! to remove it. Queue deletion and expiry drop messages without dead-lettering them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::consumer::{Consumer, ConsumerSink, ConsumerTag};
+use super::consumer::Consumers;
+use super::dead_letter::{self, DeathReason, QueueHost};
+use super::handle::{Admission, Control, Inbound};
+use super::ready::{Entry, Ready};
 use super::{MessageId, Overflow, QueueCounts, QueueDelivery, QueueLimits, QueueStats};
-use crate::broker::binding::{Delivery, Pending, Subscriber};
+use crate::broker::binding::Pending;
 use crate::broker::message::Message;
-use crate::store::{MessageStore, StoreId};
-
-/// Capacity of a queue's publish inbox.
-const INBOX_CAPACITY: usize = 1024;
-
-/// A handle to a running queue actor; cheap to clone.
-#[derive(Clone)]
-pub struct QueueHandle {
-    name: Arc<str>,
-    inbox: mpsc::Sender<Arc<Message>>,
-    control: mpsc::UnboundedSender<Control>,
-    stats: Arc<QueueStats>,
-}
-
-enum Control {
-    Consume(Consumer),
-    Cancel {
-        tag: ConsumerTag,
-        requeue_unacked: bool,
-        done: oneshot::Sender<()>,
-    },
-    Ack(MessageId),
-    Reject {
-        id: MessageId,
-        requeue: bool,
-    },
-    Purge(oneshot::Sender<u64>),
-    Get {
-        owner: ConsumerTag,
-        no_ack: bool,
-        reply: oneshot::Sender<Option<(QueueDelivery, u64)>>,
-    },
-    /// A consumer's sink has room again: dispatch.
-    Resume,
-    Counts(oneshot::Sender<QueueCounts>),
-    /// Drop everything, tell the consumers, answer the number of ready messages, stop.
-    Delete(oneshot::Sender<u64>),
-}
+use crate::broker::queue::ConsumerTag;
+use crate::store::MessageStore;
 
 /// What woke the actor.
 enum Event {
     Control(Control),
-    Publish(Arc<Message>),
+    Publish(Inbound),
     Timer,
     Closed,
-}
-
-/// Starts a queue actor named `name`; it stops when every handle is dropped or on `delete`. Persistent
-/// messages (qos >= 1) are recorded in `store` on arrival and settled there when acknowledged
-/// or dropped, so a durable store can recover exactly the unsettled ones.
-pub fn spawn(name: &str, limits: QueueLimits, store: Arc<dyn MessageStore>) -> QueueHandle {
-    let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
-    let (control, control_rx) = mpsc::unbounded_channel();
-    let stats = Arc::new(QueueStats::default());
-    let name: Arc<str> = name.into();
-    let actor = Actor {
-        name: Arc::clone(&name),
-        limits,
-        store,
-        stats: Arc::clone(&stats),
-        ready: VecDeque::new(),
-        ready_bytes: 0,
-        unacked: HashMap::new(),
-        consumers: Vec::new(),
-        next_consumer: 0,
-        next_id: 1,
-    };
-    tokio::spawn(actor.run(inbox_rx, control_rx));
-    QueueHandle {
-        name,
-        inbox,
-        control,
-        stats,
-    }
-}
-
-impl QueueHandle {
-    /// The queue's name.
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// Live counters (ready, unacked, consumers).
-    pub fn stats(&self) -> &QueueStats {
-        &self.stats
-    }
-
-    /// Enqueues a message; `Some(pending)` if the inbox is full and the caller must await it.
-    pub fn publish(&self, message: Arc<Message>) -> Option<Pending> {
-        match self.inbox.try_send(message) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                let inbox = self.inbox.clone();
-                Some(Box::pin(async move {
-                    let _ = inbox.send(message).await;
-                }))
-            }
-            // The queue was deleted: the message goes nowhere, as for an unbound exchange.
-            Err(mpsc::error::TrySendError::Closed(_)) => None,
-        }
-    }
-
-    /// Adds a consumer with a prefetch window (0 = unlimited); `no_ack` settles on delivery.
-    pub fn consume(
-        &self,
-        tag: ConsumerTag,
-        sink: Arc<dyn ConsumerSink>,
-        prefetch: u32,
-        no_ack: bool,
-    ) {
-        let _ = self.control.send(Control::Consume(Consumer {
-            tag,
-            sink,
-            prefetch,
-            no_ack,
-            unacked: 0,
-        }));
-    }
-
-    /// Removes a consumer; its unacknowledged messages are requeued when `requeue_unacked`
-    /// (a consumer that goes away), or left for `ack`/`reject` (AMQP basic.cancel keeps them).
-    pub async fn cancel(&self, tag: ConsumerTag, requeue_unacked: bool) {
-        let (done, wait) = oneshot::channel();
-        let sent = self.control.send(Control::Cancel {
-            tag,
-            requeue_unacked,
-            done,
-        });
-        if sent.is_ok() {
-            let _ = wait.await;
-        }
-    }
-
-    /// Removes a consumer without waiting for the queue to confirm it (for callers that cannot
-    /// await). Requests on one handle are handled in the order they were made.
-    pub fn cancel_nowait(&self, tag: ConsumerTag, requeue_unacked: bool) {
-        let (done, _) = oneshot::channel();
-        let _ = self.control.send(Control::Cancel {
-            tag,
-            requeue_unacked,
-            done,
-        });
-    }
-
-    /// Settles a delivered message.
-    pub fn ack(&self, id: MessageId) {
-        let _ = self.control.send(Control::Ack(id));
-    }
-
-    /// Rejects a delivered message: requeued (marked redelivered) or dropped.
-    pub fn reject(&self, id: MessageId, requeue: bool) {
-        let _ = self.control.send(Control::Reject { id, requeue });
-    }
-
-    /// Takes one ready message (AMQP basic.get) with the number still ready after it, or
-    /// `None` when empty. Unless `no_ack`, it stays unacknowledged under `owner` until
-    /// `ack`/`reject`.
-    pub async fn get(&self, owner: ConsumerTag, no_ack: bool) -> Option<(QueueDelivery, u64)> {
-        let (reply, wait) = oneshot::channel();
-        self.control
-            .send(Control::Get {
-                owner,
-                no_ack,
-                reply,
-            })
-            .ok()?;
-        wait.await.ok().flatten()
-    }
-
-    /// Tells the queue a consumer whose sink reported no room can take deliveries again.
-    pub fn resume(&self) {
-        let _ = self.control.send(Control::Resume);
-    }
-
-    /// Drops every ready message; returns how many.
-    pub async fn purge(&self) -> u64 {
-        let (reply, wait) = oneshot::channel();
-        if self.control.send(Control::Purge(reply)).is_err() {
-            return 0;
-        }
-        wait.await.unwrap_or(0)
-    }
-
-    /// Exact counters: the actor answers after taking in everything published before this call
-    /// (unlike `stats`, which lags by up to one actor pass). For `queue.declare-ok`.
-    pub async fn counts(&self) -> QueueCounts {
-        let (reply, wait) = oneshot::channel();
-        if self.control.send(Control::Counts(reply)).is_err() {
-            return QueueCounts::default();
-        }
-        wait.await.unwrap_or_default()
-    }
-
-    /// Stops the queue: its messages are dropped (and settled in the store), its consumers are
-    /// told through `ConsumerSink::cancelled`, and later publishes go nowhere. The returned
-    /// receiver yields the number of ready messages dropped; it may be ignored.
-    pub fn delete(&self) -> oneshot::Receiver<u64> {
-        let (reply, wait) = oneshot::channel();
-        let _ = self.control.send(Control::Delete(reply));
-        wait
-    }
-
-    /// True once the actor has stopped (deleted, or its task ended).
-    pub fn is_closed(&self) -> bool {
-        self.control.is_closed()
-    }
-}
-
-impl std::fmt::Debug for QueueHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueHandle")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Subscriber for QueueHandle {
-    fn deliver(&self, message: &Arc<Message>, _delivery: Delivery) -> Option<Pending> {
-        self.publish(Arc::clone(message))
-    }
-
-    fn identity(&self) -> Option<&str> {
-        None
-    }
-}
-
-struct Entry {
-    id: MessageId,
-    message: Arc<Message>,
-    redelivered: bool,
-    /// Where the store keeps it (persistent messages only).
-    stored: Option<StoreId>,
-    /// When it expires: its own expiry or the queue's TTL after arrival, whichever is first.
-    deadline: Option<Instant>,
-}
-
-impl Entry {
-    /// Expired strictly before `now`: a deadline equal to the pass's clock still delivers, which
-    /// is what lets a TTL of 0 reach a consumer that is ready.
-    fn expired_before(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|d| d < now)
-    }
 }
 
 /// Whether the actor goes on after a control request.
@@ -273,27 +58,56 @@ enum Flow {
     Stop,
 }
 
-struct Actor {
+pub(super) struct Actor {
     name: Arc<str>,
     limits: QueueLimits,
     store: Arc<dyn MessageStore>,
+    host: Arc<dyn QueueHost>,
     stats: Arc<QueueStats>,
-    ready: VecDeque<Entry>,
-    ready_bytes: usize,
+    ready: Ready,
     unacked: HashMap<MessageId, (Entry, ConsumerTag)>,
-    consumers: Vec<Consumer>,
-    next_consumer: usize,
+    consumers: Consumers,
     next_id: u64,
+    /// When the queue expires if it stays unused (`x-expires`); counts only while it has no
+    /// consumers.
+    unused_deadline: Option<Instant>,
+    /// Dead-letter deliveries that met a full inbox: awaited on a task of their own at the end
+    /// of the pass.
+    dead_letter_waits: Vec<Pending>,
 }
 
 impl Actor {
-    async fn run(
+    pub fn new(
+        name: Arc<str>,
+        limits: QueueLimits,
+        store: Arc<dyn MessageStore>,
+        host: Arc<dyn QueueHost>,
+        stats: Arc<QueueStats>,
+    ) -> Actor {
+        let now = Instant::now();
+        Actor {
+            name,
+            ready: Ready::new(limits.max_priority),
+            consumers: Consumers::new(limits.single_active_consumer),
+            // Declaration is the first use.
+            unused_deadline: limits.expires.map(|e| now + e),
+            limits,
+            store,
+            host,
+            stats,
+            unacked: HashMap::new(),
+            next_id: 1,
+            dead_letter_waits: Vec::new(),
+        }
+    }
+
+    pub async fn run(
         mut self,
-        mut inbox: mpsc::Receiver<Arc<Message>>,
+        mut inbox: mpsc::Receiver<Inbound>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         loop {
-            let timer = self.ready.front().and_then(|e| e.deadline);
+            let timer = self.next_wake();
             // Evaluated even when its branch is disabled, hence a placeholder instant.
             let wake = tokio::time::Instant::from_std(timer.unwrap_or_else(Instant::now));
             let event = tokio::select! {
@@ -305,12 +119,8 @@ impl Actor {
             let now = Instant::now();
             match event {
                 Event::Control(c) => {
-                    // What a client published before this request must count for it
-                    // (a purge after publishes empties them too): take the inbox first.
-                    while let Ok(m) = inbox.try_recv() {
-                        self.enqueue(m, now);
-                    }
-                    if self.on_control(c, now) == Flow::Stop {
+                    if self.serve(c, &mut inbox, now) == Flow::Stop {
+                        self.hand_off_dead_letter_waits();
                         return;
                     }
                 }
@@ -321,24 +131,63 @@ impl Actor {
                         self.enqueue(m, now);
                     }
                 }
+                Event::Timer if self.unused_since_deadline(now) => {
+                    // A consume, get or redeclaration may be waiting: they are uses.
+                    while let Ok(c) = control.try_recv() {
+                        if self.serve(c, &mut inbox, now) == Flow::Stop {
+                            self.hand_off_dead_letter_waits();
+                            return;
+                        }
+                    }
+                    if self.unused_since_deadline(now) {
+                        break;
+                    }
+                }
                 Event::Timer => {}
                 Event::Closed => return,
             }
-            self.dispatch(now);
-            self.expire_head(Instant::now());
-            self.publish_stats();
+            self.end_pass(now);
         }
+        // Unused for its x-expires: stop, then let the host remove it. The receivers go first,
+        // so the host sees this queue's handle closed and cannot mistake a newer queue of the
+        // same name for it.
+        self.drop_all();
+        self.hand_off_dead_letter_waits();
+        drop(inbox);
+        drop(control);
+        self.host.unused_expired(&self.name);
+    }
+
+    /// One control request, after taking in what was published before it: what a client
+    /// published before a request must count for it (a purge after publishes empties them too).
+    fn serve(&mut self, c: Control, inbox: &mut mpsc::Receiver<Inbound>, now: Instant) -> Flow {
+        while let Ok(m) = inbox.try_recv() {
+            self.enqueue(m, now);
+        }
+        self.on_control(c, now)
     }
 
     fn on_control(&mut self, c: Control, now: Instant) -> Flow {
         match c {
-            Control::Consume(consumer) => self.consumers.push(consumer),
+            Control::Consume { consumer, reply } => {
+                if let Some(reply) = reply {
+                    let admitted = self.consumers.admit(consumer.exclusive);
+                    // A caller that stopped waiting would never cancel it: do not register.
+                    if reply.send(admitted).is_err() || admitted.is_err() {
+                        return Flow::Continue;
+                    }
+                }
+                self.consumers.add(consumer);
+            }
             Control::Cancel {
                 tag,
                 requeue_unacked,
                 done,
             } => {
-                self.consumers.retain(|c| c.tag != tag);
+                if self.consumers.remove(&tag) && self.consumers.is_empty() {
+                    // The last consumer leaving is a use: the x-expires countdown starts now.
+                    self.mark_used(now);
+                }
                 if requeue_unacked {
                     let ids: Vec<MessageId> = self
                         .unacked
@@ -347,6 +196,7 @@ impl Actor {
                         .map(|(id, _)| *id)
                         .collect();
                     self.requeue(ids);
+                    self.drop_head(now);
                 }
                 let _ = done.send(());
             }
@@ -358,8 +208,9 @@ impl Actor {
             Control::Reject { id, requeue } => {
                 if requeue {
                     self.requeue(vec![id]);
+                    self.drop_head(now);
                 } else if let Some(entry) = self.settle(id) {
-                    self.forget(entry);
+                    self.dead_letter(entry, DeathReason::Rejected);
                 }
             }
             Control::Get {
@@ -367,14 +218,9 @@ impl Actor {
                 no_ack,
                 reply,
             } => {
+                self.mark_used(now);
                 let got = self.take_one(now).map(|entry| {
-                    let delivery = QueueDelivery {
-                        queue: Arc::clone(&self.name),
-                        consumer: owner.clone(),
-                        id: entry.id,
-                        message: Arc::clone(&entry.message),
-                        redelivered: entry.redelivered,
-                    };
+                    let delivery = self.delivery(&entry, owner.clone());
                     if no_ack {
                         self.forget(entry);
                     } else {
@@ -385,18 +231,20 @@ impl Actor {
                 let _ = reply.send(got);
             }
             Control::Resume => {}
+            Control::MarkUsed => self.mark_used(now),
             Control::Purge(reply) => {
-                let n = self.ready.len() as u64;
-                for entry in std::mem::take(&mut self.ready) {
+                // Purged messages are not dead-lettered (RabbitMQ).
+                let all = self.ready.take_all();
+                let n = all.len() as u64;
+                for entry in all {
                     self.forget(entry);
                 }
-                self.ready_bytes = 0;
                 let _ = reply.send(n);
             }
             Control::Counts(reply) => {
                 // Count what is left once the messages just taken in had their chance to go.
                 self.dispatch(now);
-                self.expire_head(Instant::now());
+                self.expire_heads(Instant::now());
                 let _ = reply.send(QueueCounts {
                     ready: self.ready.len() as u64,
                     unacked: self.unacked.len() as u64,
@@ -404,17 +252,10 @@ impl Actor {
                 });
             }
             Control::Delete(reply) => {
-                let n = self.ready.len() as u64;
-                for entry in std::mem::take(&mut self.ready) {
-                    self.forget(entry);
-                }
-                for (_, (entry, _)) in std::mem::take(&mut self.unacked) {
-                    self.forget(entry);
-                }
-                for consumer in std::mem::take(&mut self.consumers) {
+                let n = self.drop_all();
+                for consumer in self.consumers.take_all() {
                     consumer.sink.cancelled(&consumer.tag);
                 }
-                self.ready_bytes = 0;
                 self.publish_stats();
                 let _ = reply.send(n);
                 return Flow::Stop;
@@ -423,88 +264,103 @@ impl Actor {
         Flow::Continue
     }
 
-    fn enqueue(&mut self, message: Arc<Message>, now: Instant) {
-        let size = message.body.len();
-        if self.over_limit(size) {
-            match self.limits.overflow {
-                Overflow::RejectPublish => {
-                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    return;
+    /// Takes in one publish under the queue's length limits (RabbitMQ's
+    /// `maybe_deliver_or_enqueue` and `maybe_drop_head`).
+    fn enqueue(&mut self, inbound: Inbound, now: Instant) {
+        let Inbound { message, verdict } = inbound;
+        if self.limits.overflow.refuses() && self.would_overflow(message.body.len()) {
+            self.dispatch(now);
+            if self.would_overflow(message.body.len()) {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                if self.limits.overflow == Overflow::RejectPublishDlx {
+                    self.republish(&message, DeathReason::MaxLen);
                 }
-                Overflow::DropHead => {
-                    while self.over_limit(size) {
-                        let Some(old) = self.ready.pop_front() else {
-                            break;
-                        };
-                        self.ready_bytes -= old.message.body.len();
-                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                        self.forget(old);
-                    }
-                }
+                answer(verdict, Admission::Refused);
+                return;
             }
         }
+        let entry = self.entry(message, now);
+        self.ready.push_back(entry);
+        answer(verdict, Admission::Accepted);
+        self.drop_head(now);
+    }
+
+    /// With `drop-head`, dead-letters (reason `maxlen`) messages from the head while the queue
+    /// is over a limit: after a publish, and after a requeue (RabbitMQ's `requeue_and_run`
+    /// calls `maybe_drop_head` too).
+    fn drop_head(&mut self, now: Instant) {
+        if self.limits.overflow != Overflow::DropHead || !self.over_limit() {
+            return;
+        }
+        // RabbitMQ hands a publish to a waiting consumer before it enqueues it, so only what
+        // no consumer can take is over the limit.
+        self.dispatch(now);
+        while self.over_limit() {
+            let Some(head) = self.ready.pop_front() else {
+                break;
+            };
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dead_letter(head, DeathReason::MaxLen);
+        }
+    }
+
+    fn entry(&mut self, message: Arc<Message>, now: Instant) -> Entry {
         let id = MessageId(self.next_id);
         self.next_id += 1;
-        self.ready_bytes += size;
         let stored = (message.qos > 0).then(|| self.store.enqueue(&self.name, &message));
         let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
         let deadline = match (message.expires_at, ttl_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.ready.push_back(Entry {
+        let level = self.ready.level_for(&message);
+        Entry {
             id,
             message,
             redelivered: false,
             stored,
             deadline,
-        });
-    }
-
-    /// Drops expired messages from the head of the queue (RabbitMQ expires from the head only).
-    fn expire_head(&mut self, now: Instant) {
-        while self
-            .ready
-            .front()
-            .is_some_and(|e| e.deadline.is_some_and(|d| d <= now))
-        {
-            if let Some(entry) = self.ready.pop_front() {
-                self.ready_bytes -= entry.message.body.len();
-                self.forget(entry);
-            }
+            level,
         }
     }
 
-    fn over_limit(&self, incoming: usize) -> bool {
+    /// Adding a message of `size` bytes would break a limit (`will_overflow`).
+    fn would_overflow(&self, size: usize) -> bool {
         self.limits
             .max_length
             .is_some_and(|max| self.ready.len() + 1 > max)
             || self
                 .limits
                 .max_length_bytes
-                .is_some_and(|max| self.ready_bytes + incoming > max)
+                .is_some_and(|max| self.ready.bytes() + size > max)
     }
 
-    /// Hands ready messages to consumers round-robin while any has credit.
+    /// The ready messages break a limit (`over_max_length`).
+    fn over_limit(&self) -> bool {
+        self.limits
+            .max_length
+            .is_some_and(|max| self.ready.len() > max)
+            || self
+                .limits
+                .max_length_bytes
+                .is_some_and(|max| self.ready.bytes() > max)
+    }
+
+    /// Hands ready messages to consumers while one has credit: round-robin, or to the single
+    /// active consumer.
     fn dispatch(&mut self, now: Instant) {
-        while !self.ready.is_empty() && !self.consumers.is_empty() {
-            let n = self.consumers.len();
-            let Some(slot) = (0..n)
-                .map(|i| (self.next_consumer + i) % n)
-                .find(|&i| self.consumers[i].has_credit())
-            else {
+        while !self.ready.is_empty() {
+            let Some(slot) = self.consumers.next_with_credit() else {
                 return;
             };
-            self.next_consumer = (slot + 1) % n;
             let Some(entry) = self.ready.pop_front() else {
                 return;
             };
-            self.ready_bytes -= entry.message.body.len();
             if entry.expired_before(now) {
-                self.forget(entry);
+                self.dead_letter(entry, DeathReason::Expired);
                 continue;
             }
-            let consumer = &mut self.consumers[slot];
+            let consumer = self.consumers.at_mut(slot);
             let delivery = QueueDelivery {
                 queue: Arc::clone(&self.name),
                 consumer: consumer.tag.clone(),
@@ -517,18 +373,25 @@ impl Actor {
                 self.forget(entry);
             } else {
                 consumer.unacked += 1;
-                self.unacked.insert(entry.id, (entry, consumer.tag.clone()));
+                let tag = consumer.tag.clone();
                 consumer.sink.deliver(delivery);
+                self.unacked.insert(entry.id, (entry, tag));
             }
         }
     }
 
-    /// The next ready message that has not expired (expired ones are dropped on the way).
+    /// Dead-letters expired messages at the heads of the priority levels.
+    fn expire_heads(&mut self, now: Instant) {
+        while let Some(entry) = self.ready.pop_expired(now) {
+            self.dead_letter(entry, DeathReason::Expired);
+        }
+    }
+
+    /// The next ready message that has not expired (expired ones are dead-lettered on the way).
     fn take_one(&mut self, now: Instant) -> Option<Entry> {
         while let Some(entry) = self.ready.pop_front() {
-            self.ready_bytes -= entry.message.body.len();
-            if entry.deadline.is_some_and(|d| d <= now) {
-                self.forget(entry);
+            if entry.expired_at(now) {
+                self.dead_letter(entry, DeathReason::Expired);
                 continue;
             }
             return Some(entry);
@@ -536,13 +399,58 @@ impl Actor {
         None
     }
 
+    fn delivery(&self, entry: &Entry, consumer: ConsumerTag) -> QueueDelivery {
+        QueueDelivery {
+            queue: Arc::clone(&self.name),
+            consumer,
+            id: entry.id,
+            message: Arc::clone(&entry.message),
+            redelivered: entry.redelivered,
+        }
+    }
+
     /// Removes an unacked message; returns it.
     fn settle(&mut self, id: MessageId) -> Option<Entry> {
         let (entry, owner) = self.unacked.remove(&id)?;
-        if let Some(c) = self.consumers.iter_mut().find(|c| c.tag == owner) {
+        if let Some(c) = self.consumers.get_mut(&owner) {
             c.unacked = c.unacked.saturating_sub(1);
         }
         Some(entry)
+    }
+
+    /// Puts unacked messages back at the head of their level in their original order, marked
+    /// redelivered (AMQP basic.reject/recover; a consumer that went away). They keep their
+    /// deadline.
+    fn requeue(&mut self, mut ids: Vec<MessageId>) {
+        ids.sort_unstable();
+        for id in ids.into_iter().rev() {
+            if let Some(mut entry) = self.settle(id) {
+                entry.redelivered = true;
+                self.ready.push_front(entry);
+            }
+        }
+    }
+
+    /// The message leaves the queue dead: republished to the dead-letter exchange if the queue
+    /// has one, then settled.
+    fn dead_letter(&mut self, entry: Entry, reason: DeathReason) {
+        self.republish(&entry.message, reason);
+        self.forget(entry);
+    }
+
+    fn republish(&mut self, message: &Message, reason: DeathReason) {
+        let Some(dlx) = &self.limits.dead_letter_exchange else {
+            return;
+        };
+        let letter = dead_letter::dead_letter(
+            message,
+            reason,
+            &self.name,
+            dlx,
+            self.limits.dead_letter_routing_key.as_deref(),
+            SystemTime::now(),
+        );
+        self.host.dead_letter(letter, &mut self.dead_letter_waits);
     }
 
     /// The message leaves the queue for good: the store may drop it.
@@ -552,17 +460,60 @@ impl Actor {
         }
     }
 
-    /// Puts unacked messages back at the head of the queue in their original order, marked
-    /// redelivered (AMQP basic.reject/recover; a consumer that went away).
-    fn requeue(&mut self, mut ids: Vec<MessageId>) {
-        ids.sort_unstable();
-        for id in ids.into_iter().rev() {
-            if let Some(mut entry) = self.settle(id) {
-                entry.redelivered = true;
-                self.ready_bytes += entry.message.body.len();
-                self.ready.push_front(entry);
-            }
+    /// Drops every message, ready or not (delete, expiry); returns the number that were ready.
+    fn drop_all(&mut self) -> u64 {
+        let ready = self.ready.take_all();
+        let n = ready.len() as u64;
+        for entry in ready {
+            self.forget(entry);
         }
+        for (_, (entry, _)) in std::mem::take(&mut self.unacked) {
+            self.forget(entry);
+        }
+        n
+    }
+
+    fn mark_used(&mut self, now: Instant) {
+        if let Some(expires) = self.limits.expires {
+            self.unused_deadline = Some(now + expires);
+        }
+    }
+
+    /// No consumers, and unused since its x-expires deadline.
+    fn unused_since_deadline(&self, now: Instant) -> bool {
+        self.consumers.is_empty() && self.unused_deadline.is_some_and(|d| d <= now)
+    }
+
+    /// When a timer must wake the actor: the earliest head deadline, or the x-expires deadline
+    /// while the queue has no consumers.
+    fn next_wake(&self) -> Option<Instant> {
+        let unused = self.unused_deadline.filter(|_| self.consumers.is_empty());
+        match (self.ready.next_deadline(), unused) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn end_pass(&mut self, now: Instant) {
+        self.dispatch(now);
+        self.expire_heads(Instant::now());
+        self.publish_stats();
+        self.hand_off_dead_letter_waits();
+    }
+
+    /// Dead letters that met a full inbox are awaited in order, off this task: this queue never
+    /// waits on another one's inbox (two queues dead-lettering into each other would wait for
+    /// each other forever). One task per pass that had any, and only then.
+    fn hand_off_dead_letter_waits(&mut self) {
+        if self.dead_letter_waits.is_empty() {
+            return;
+        }
+        let waits = std::mem::take(&mut self.dead_letter_waits);
+        tokio::spawn(async move {
+            for wait in waits {
+                wait.await;
+            }
+        });
     }
 
     fn publish_stats(&self) {
@@ -575,5 +526,12 @@ impl Actor {
         self.stats
             .consumers
             .store(self.consumers.len() as u64, Ordering::Relaxed);
+    }
+}
+
+fn answer(verdict: Option<oneshot::Sender<Admission>>, admission: Admission) {
+    if let Some(verdict) = verdict {
+        // The publisher may have gone; nobody else wants the answer.
+        let _ = verdict.send(admission);
     }
 }

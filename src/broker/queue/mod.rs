@@ -2,18 +2,32 @@
 //! tasks talk to it through a `QueueHandle` over a bounded inbox. A full inbox makes the
 //! publisher wait (`binding::Pending`), which stops it reading its socket: TCP backpressure.
 //! Knows core messages only; AMQP queues and MQTT shared-subscription groups are both queues.
+//!
+//! Layout: `handle` (the public face: `QueueHandle`, `spawn`), `actor` (the task: arrival,
+//! dispatch, acks, limits, expiry), `ready` (the ready messages, one FIFO per priority level),
+//! `consumer` (consumers, single active consumer, exclusive consumers), `dead_letter` (x-death
+//! and RabbitMQ's cycle rule, and the `QueueHost` a queue reaches its vhost through).
+//! The RabbitMQ queue arguments these implement are parsed by `vhost::args` into `QueueLimits`.
 
 mod actor;
 mod consumer;
+mod dead_letter;
+mod handle;
+mod ready;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dead_letter;
+#[cfg(test)]
+mod tests_policies;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use actor::{spawn, QueueHandle};
-pub use consumer::{ConsumerSink, ConsumerTag};
+pub use consumer::{ConsumeError, ConsumerSink, ConsumerTag};
+pub use dead_letter::{DeadLetter, DeathReason, QueueHost};
+pub use handle::{spawn, spawn_hosted, Admission, Outcome, QueueHandle, Verdict};
 
 use super::message::Message;
 
@@ -39,14 +53,24 @@ pub struct QueueDelivery {
 /// What happens when a queue is full (AMQP `x-overflow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Overflow {
-    /// Drop the oldest ready message to make room (RabbitMQ's default).
+    /// Drop (dead-letter, reason `maxlen`) messages from the head to make room (RabbitMQ's
+    /// default).
     #[default]
     DropHead,
-    /// Refuse the new message.
+    /// Refuse the new message; a publisher in confirm mode gets a nack.
     RejectPublish,
+    /// As `RejectPublish`, and the refused message is dead-lettered (reason `maxlen`).
+    RejectPublishDlx,
 }
 
-/// Limits of one queue.
+impl Overflow {
+    /// True if a publish can be refused (the publisher must learn the outcome for confirms).
+    pub fn refuses(self) -> bool {
+        matches!(self, Overflow::RejectPublish | Overflow::RejectPublishDlx)
+    }
+}
+
+/// Limits and policies of one queue: its RabbitMQ `x-` arguments as the actor enforces them.
 #[derive(Debug, Clone, Default)]
 pub struct QueueLimits {
     /// At most this many ready messages (`x-max-length`).
@@ -58,6 +82,20 @@ pub struct QueueLimits {
     /// Messages expire this long after they entered the queue (`x-message-ttl`), or at their
     /// own expiry if that comes first.
     pub message_ttl: Option<Duration>,
+    /// Where dead-lettered messages are republished (`x-dead-letter-exchange`; `""` is the
+    /// default exchange). Without it, rejected, expired and overflowing messages are dropped.
+    pub dead_letter_exchange: Option<Arc<str>>,
+    /// The routing key (AMQP form) dead-lettered messages are republished with
+    /// (`x-dead-letter-routing-key`); their own when `None`.
+    pub dead_letter_routing_key: Option<Arc<str>>,
+    /// Highest message priority (`x-max-priority`): higher priorities are delivered first,
+    /// FIFO within one; a message above it counts as it. `None`: priorities are ignored.
+    pub max_priority: Option<u8>,
+    /// Only the first registered consumer receives messages (`x-single-active-consumer`).
+    pub single_active_consumer: bool,
+    /// The queue deletes itself after being unused this long (`x-expires`): no consumers, no
+    /// `get`, no `mark_used` (redeclaration). Carried out through its `QueueHost`.
+    pub expires: Option<Duration>,
 }
 
 /// A queue's counters as of the moment the actor answered (see `QueueHandle::counts`).

@@ -2,6 +2,7 @@
 //! turn into queue limits, and when a redeclaration is equivalent. Texts follow RabbitMQ's
 //! (`rabbit_amqqueue:declare_args/0`, `rabbit_misc:assert_args_equivalence/4`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::VhostError;
@@ -48,9 +49,8 @@ pub(super) fn queue_limits(resource: &str, args: &Headers) -> Result<QueueLimits
             "x-overflow" => {
                 limits.overflow = match string(value).map_err(invalid)? {
                     b"drop-head" => Overflow::DropHead,
-                    // TODO(issue: AMQP): dead-letter the refused message once dead-lettering
-                    // exists; until then reject-publish-dlx behaves as reject-publish.
-                    b"reject-publish" | b"reject-publish-dlx" => Overflow::RejectPublish,
+                    b"reject-publish" => Overflow::RejectPublish,
+                    b"reject-publish-dlx" => Overflow::RejectPublishDlx,
                     other => {
                         return Err(invalid(format!(
                             "{{unknown_overflow_type,{}}}",
@@ -69,33 +69,36 @@ pub(super) fn queue_limits(resource: &str, args: &Headers) -> Result<QueueLimits
                     )))
                 }
             },
-            // TODO(issue: AMQP): the arguments below are checked and kept for equivalence, but
-            // not enforced yet: queue expiry, dead-lettering, priorities, single active consumer.
             "x-expires" => {
-                positive(value).map_err(invalid)?;
+                let ms = positive(value).map_err(invalid)?;
+                limits.expires = Some(Duration::from_millis(ms.unsigned_abs()));
             }
             "x-max-priority" => {
+                // 0 is accepted, as RabbitMQ does: one level, like no priorities.
                 let p = non_negative(value).map_err(invalid)?;
-                if p > 255 {
-                    return Err(invalid(format!("{{max_value_exceeded,{p}}}")));
-                }
+                let p =
+                    u8::try_from(p).map_err(|_| invalid(format!("{{max_value_exceeded,{p}}}")))?;
+                limits.max_priority = Some(p);
             }
             "x-dead-letter-exchange" => {
-                string(value).map_err(invalid)?;
+                let dlx = string(value).map_err(invalid)?;
+                limits.dead_letter_exchange = Some(Arc::from(String::from_utf8_lossy(dlx)));
             }
             "x-dead-letter-routing-key" => {
-                string(value).map_err(invalid)?;
+                let key = string(value).map_err(invalid)?;
                 if !args.contains_key("x-dead-letter-exchange") {
                     return Err(invalid("routing_key_but_no_dlx_defined".to_string()));
                 }
+                limits.dead_letter_routing_key = Some(Arc::from(String::from_utf8_lossy(key)));
             }
             "x-queue-mode" => match string(value).map_err(invalid)? {
                 b"default" | b"lazy" => {}
                 other => return Err(invalid(format!("{{unknown_queue_mode,{}}}", binary(other)))),
             },
-            "x-single-active-consumer" if value.as_bool().is_none() => {
-                return Err(invalid(unacceptable(value)));
-            }
+            "x-single-active-consumer" => match value.as_bool() {
+                Some(on) => limits.single_active_consumer = on,
+                None => return Err(invalid(unacceptable(value))),
+            },
             _ => {}
         }
     }

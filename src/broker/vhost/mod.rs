@@ -12,6 +12,11 @@
 //! it. No lock is held across `.await`: the async operations look up under the lock, release it,
 //! then talk to the queue actor.
 //!
+//! Queues reach back through a `QueueHost` (`host.rs`) holding a `Weak<Vhost>`: dead letters are
+//! routed from the queue's task with no lock of the queue's held, and a queue unused for its
+//! `x-expires` is removed. The weak reference keeps queue actors from keeping their vhost, and
+//! so themselves, alive.
+//!
 //! `/` is created with the default exchange `""` (every queue is reachable through it by its
 //! name), `amq.direct`, `amq.fanout`, `amq.topic`, `amq.headers`, `amq.match`, and the exchange
 //! MQTT publishes through (`amq.topic` unless configured otherwise).
@@ -20,11 +25,14 @@ mod args;
 mod bindings;
 mod error;
 mod exchanges;
+mod host;
 mod queues;
 mod route;
 
 #[cfg(test)]
 mod tests_declare;
+#[cfg(test)]
+mod tests_policies;
 #[cfg(test)]
 mod tests_route;
 
@@ -33,19 +41,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::binding::{Binding, BindingOptions, Subscriber};
 use super::exchange::Exchange;
 use super::headers::Headers;
 use super::message::Message;
-use super::queue::QueueHandle;
+use super::queue::{QueueHandle, QueueHost};
 use super::retain::RetainStore;
 use super::ConnectionId;
 use crate::store::MessageStore;
 
 pub use super::exchange::{ExchangeKind, ExchangeSettings};
 pub use error::VhostError;
+pub use host::Dispatched;
 pub use route::Routed;
 
 /// What `queue.declare` sets (AMQP 0-9-1 class queue).
@@ -86,6 +95,12 @@ pub struct Vhost {
     pub retained: RetainStore<Arc<Message>>,
     mqtt_exchange: Arc<Exchange>,
     store: Arc<dyn MessageStore>,
+    /// What the queues call back into (a weak reference to this vhost).
+    host: Arc<dyn QueueHost>,
+    /// The queues whose `x-overflow` can refuse a publish, by the address of their binding
+    /// target (`Binding::destination_key`), for `dispatch_with_outcome`. Usually empty, so a
+    /// confirmed publish pays one uncontended read lock to learn that.
+    refusing: RwLock<HashMap<usize, QueueHandle>>,
 }
 
 /// What changes only under the registry lock.
@@ -156,7 +171,7 @@ impl Vhost {
             .or_insert_with(|| Arc::new(Exchange::topic(mqtt_exchange)))
             .value()
             .clone();
-        Arc::new(Vhost {
+        Arc::new_cyclic(|me| Vhost {
             name: name.to_string(),
             exchanges,
             queues: DashMap::new(),
@@ -164,6 +179,8 @@ impl Vhost {
             retained: RetainStore::new(),
             mqtt_exchange: mqtt,
             store,
+            host: host::VhostHost::shared(me.clone()),
+            refusing: RwLock::new(HashMap::new()),
         })
     }
 

@@ -37,6 +37,8 @@ impl Vhost {
         if passive {
             let q = self.queue_entry(name).ok_or_else(|| self.no_queue(name))?;
             self.check_access(&q, owner)?;
+            // Any declaration renews an x-expires lease (RabbitMQ's `stat` call does).
+            q.handle.mark_used();
             return Ok(q.info());
         }
         let name = if name.is_empty() {
@@ -67,11 +69,17 @@ impl Vhost {
                 }
             }
             args::assert_queue_equivalent(&resource, &q.settings.arguments, &settings.arguments)?;
+            q.handle.mark_used();
             return Ok(q.info());
         }
         let limits = args::queue_limits(&resource, &settings.arguments)?;
         let name: Arc<str> = name.into();
-        let handle = queue::spawn(&name, limits, Arc::clone(&self.store));
+        let handle = queue::spawn_hosted(
+            &name,
+            limits,
+            Arc::clone(&self.store),
+            Arc::clone(&self.host),
+        );
         let target: Arc<dyn Subscriber> = Arc::new(handle.clone());
         let owner = settings.exclusive.then_some(owner);
         if let Some(owner) = owner {
@@ -89,6 +97,10 @@ impl Vhost {
             consumers: AtomicU64::new(0),
             had_consumer: AtomicBool::new(false),
         });
+        if entry.handle.refuses_when_full() {
+            let key = entry.binding().destination_key();
+            self.refusing.write().insert(key, entry.handle.clone());
+        }
         self.queues.insert(name, Arc::clone(&entry));
         Ok(entry.info())
     }
@@ -178,6 +190,18 @@ impl Vhost {
         }
     }
 
+    /// The actor of queue `name` stopped after being unused for its `x-expires`: the queue
+    /// goes with its bindings (`QueueHost::unused_expired`). A queue of that name whose actor
+    /// still runs was declared anew meanwhile and stays.
+    pub(super) fn unused_queue_expired(&self, name: &str) {
+        let mut reg = self.registry.lock();
+        if let Some(q) = self.queue_entry(name) {
+            if q.handle.is_closed() {
+                drop(self.remove_queue(&mut reg, &q));
+            }
+        }
+    }
+
     /// Connection `owner` closed: its exclusive queues are deleted.
     pub fn connection_closed(&self, owner: ConnectionId) {
         let mut reg = self.registry.lock();
@@ -209,6 +233,9 @@ impl Vhost {
                     reg.exclusive.remove(&owner);
                 }
             }
+        }
+        if q.handle.refuses_when_full() {
+            self.refusing.write().remove(&q.binding().destination_key());
         }
         let destination = Destination::Queue(Arc::clone(&q.name));
         let emptied = self.unbind_destination(reg, &destination, &q.binding());

@@ -90,7 +90,7 @@ impl Vhost {
         self.route_from(&self.mqtt_exchange, message)
     }
 
-    fn route_from(&self, first: &Arc<Exchange>, message: &Message) -> Routed {
+    pub(super) fn route_from(&self, first: &Arc<Exchange>, message: &Message) -> Routed {
         let levels = routing_key::mqtt_levels(&message.topic);
         let found = self.route_one(first, message, &levels);
         let simple = if found.is_empty() {

@@ -1,0 +1,372 @@
+//! The public face of a queue: `spawn` starts its actor, `QueueHandle` talks to it. Publishes go
+//! through the bounded inbox (full = the publisher waits); everything else through the control
+//! channel, which the actor serves first (see `actor`).
+//!
+//! Publisher confirms and refused publishes: only a queue whose `x-overflow` can refuse
+//! (`reject-publish`, `reject-publish-dlx`) can make a confirm a nack. For such a queue,
+//! `publish_with_outcome` sends a oneshot along with the message and the actor answers it when
+//! it admits or refuses the message — judged in arrival order on its exact counts, as
+//! RabbitMQ's queue process judges each publish on its own length. Every other publish costs
+//! what it always did: no oneshot, no wait.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::actor::Actor;
+use super::consumer::{ConsumeError, Consumer, ConsumerSink, ConsumerTag};
+use super::dead_letter::{Detached, QueueHost};
+use super::{MessageId, QueueCounts, QueueDelivery, QueueLimits, QueueStats};
+use crate::broker::binding::{Delivery, Pending, Subscriber};
+use crate::broker::message::Message;
+use crate::store::MessageStore;
+
+/// Capacity of a queue's publish inbox.
+const INBOX_CAPACITY: usize = 1024;
+
+/// Whether a queue took a message published with [`QueueHandle::publish_with_outcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Enqueued (or the queue went away meanwhile: like an unbound exchange, not a refusal).
+    Accepted,
+    /// Refused by `x-overflow = reject-publish` / `reject-publish-dlx`: the publisher's confirm
+    /// is a basic.nack.
+    Refused,
+}
+
+/// The actor's answer to a publish that may be refused; it also waits for inbox room, so
+/// awaiting it replaces awaiting a `Pending`.
+pub type Verdict = Pin<Box<dyn Future<Output = Admission> + Send>>;
+
+/// How [`QueueHandle::publish_with_outcome`] went.
+pub enum Outcome {
+    /// The queue never refuses: as [`QueueHandle::publish`] (`Some` = wait for inbox room).
+    Queued(Option<Pending>),
+    /// The queue may refuse: await the verdict before confirming the publish.
+    Decided(Verdict),
+}
+
+/// A handle to a running queue actor; cheap to clone.
+#[derive(Clone)]
+pub struct QueueHandle {
+    name: Arc<str>,
+    inbox: mpsc::Sender<Inbound>,
+    control: mpsc::UnboundedSender<Control>,
+    stats: Arc<QueueStats>,
+    /// The queue's overflow policy can refuse publishes.
+    refuses: bool,
+}
+
+/// A published message, with where to answer if the publisher needs the outcome.
+pub(super) struct Inbound {
+    pub message: Arc<Message>,
+    pub verdict: Option<oneshot::Sender<Admission>>,
+}
+
+pub(super) enum Control {
+    Consume {
+        consumer: Consumer,
+        /// `Some` for `consume_checked`: exclusivity is checked and the answer sent here.
+        reply: Option<oneshot::Sender<Result<(), ConsumeError>>>,
+    },
+    Cancel {
+        tag: ConsumerTag,
+        requeue_unacked: bool,
+        done: oneshot::Sender<()>,
+    },
+    Ack(MessageId),
+    Reject {
+        id: MessageId,
+        requeue: bool,
+    },
+    Purge(oneshot::Sender<u64>),
+    Get {
+        owner: ConsumerTag,
+        no_ack: bool,
+        reply: oneshot::Sender<Option<(QueueDelivery, u64)>>,
+    },
+    /// A consumer's sink has room again: dispatch.
+    Resume,
+    /// Redeclared: the `x-expires` countdown starts over.
+    MarkUsed,
+    Counts(oneshot::Sender<QueueCounts>),
+    /// Drop everything, tell the consumers, answer the number of ready messages, stop.
+    Delete(oneshot::Sender<u64>),
+}
+
+/// Starts a queue actor named `name` outside any vhost (no dead-letter routing, and an
+/// `x-expires` only stops the actor); see [`spawn_hosted`].
+pub fn spawn(name: &str, limits: QueueLimits, store: Arc<dyn MessageStore>) -> QueueHandle {
+    spawn_hosted(name, limits, store, Arc::new(Detached))
+}
+
+/// Starts a queue actor named `name`; it stops when every handle is dropped, on `delete`, or
+/// when unused for its `x-expires` (then it tells `host`). Persistent messages (qos >= 1) are
+/// recorded in `store` on arrival and settled there when acknowledged, dropped or
+/// dead-lettered, so a durable store can recover exactly the unsettled ones. Dead letters go
+/// to `host`, which routes them.
+pub fn spawn_hosted(
+    name: &str,
+    limits: QueueLimits,
+    store: Arc<dyn MessageStore>,
+    host: Arc<dyn QueueHost>,
+) -> QueueHandle {
+    let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(QueueStats::default());
+    let name: Arc<str> = name.into();
+    let refuses = limits.overflow.refuses();
+    let actor = Actor::new(Arc::clone(&name), limits, store, host, Arc::clone(&stats));
+    tokio::spawn(actor.run(inbox_rx, control_rx));
+    QueueHandle {
+        name,
+        inbox,
+        control,
+        stats,
+        refuses,
+    }
+}
+
+impl QueueHandle {
+    /// The queue's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Live counters (ready, unacked, consumers).
+    pub fn stats(&self) -> &QueueStats {
+        &self.stats
+    }
+
+    /// True if the queue's `x-overflow` can refuse publishes (`reject-publish[-dlx]`).
+    pub fn refuses_when_full(&self) -> bool {
+        self.refuses
+    }
+
+    /// Enqueues a message; `Some(pending)` if the inbox is full and the caller must await it.
+    /// A refusal by the overflow policy is silent (see `publish_with_outcome`).
+    pub fn publish(&self, message: Arc<Message>) -> Option<Pending> {
+        let inbound = Inbound {
+            message,
+            verdict: None,
+        };
+        match self.inbox.try_send(inbound) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(inbound)) => {
+                let inbox = self.inbox.clone();
+                Some(Box::pin(async move {
+                    let _ = inbox.send(inbound).await;
+                }))
+            }
+            // The queue was deleted: the message goes nowhere, as for an unbound exchange.
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        }
+    }
+
+    /// Enqueues a message for a publisher that must learn whether the queue refused it (AMQP
+    /// publisher confirms: a refusal is a basic.nack). Costs a oneshot only on a queue whose
+    /// overflow policy can refuse; other queues answer `Outcome::Queued` as `publish` does.
+    /// Messages sent before the verdict is awaited are already in the inbox, in order, unless
+    /// the inbox was full: then the verdict sends the message when polled, so the caller awaits
+    /// verdicts and pendings in publish order.
+    pub fn publish_with_outcome(&self, message: Arc<Message>) -> Outcome {
+        if !self.refuses {
+            return Outcome::Queued(self.publish(message));
+        }
+        let (tx, rx) = oneshot::channel();
+        let inbound = Inbound {
+            message,
+            verdict: Some(tx),
+        };
+        let blocked = match self.inbox.try_send(inbound) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(inbound)) => Some((self.inbox.clone(), inbound)),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Outcome::Queued(None),
+        };
+        Outcome::Decided(Box::pin(async move {
+            if let Some((inbox, inbound)) = blocked {
+                if inbox.send(inbound).await.is_err() {
+                    return Admission::Accepted;
+                }
+            }
+            // A dropped answer means the queue stopped with the message unread: gone, like a
+            // deleted queue's, not refused.
+            rx.await.unwrap_or(Admission::Accepted)
+        }))
+    }
+
+    /// Adds a consumer with a prefetch window (0 = unlimited); `no_ack` settles on delivery.
+    /// No exclusivity check (MQTT shared groups); AMQP uses `consume_checked`.
+    pub fn consume(
+        &self,
+        tag: ConsumerTag,
+        sink: Arc<dyn ConsumerSink>,
+        prefetch: u32,
+        no_ack: bool,
+    ) {
+        let consumer = consumer(tag, sink, prefetch, no_ack, false);
+        let _ = self.control.send(Control::Consume {
+            consumer,
+            reply: None,
+        });
+    }
+
+    /// AMQP basic.consume: adds a consumer unless exclusivity forbids it (RabbitMQ 403
+    /// "in exclusive use", see [`ConsumeError`]). The request is queued when this is called, so
+    /// it is ordered with the caller's other requests; the future yields the actor's answer.
+    /// Deliveries may reach the sink before the future resolves.
+    pub fn consume_checked(
+        &self,
+        tag: ConsumerTag,
+        sink: Arc<dyn ConsumerSink>,
+        prefetch: u32,
+        no_ack: bool,
+        exclusive: bool,
+    ) -> impl Future<Output = Result<(), ConsumeError>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let consumer = consumer(tag, sink, prefetch, no_ack, exclusive);
+        let sent = self.control.send(Control::Consume {
+            consumer,
+            reply: Some(reply),
+        });
+        async move {
+            if sent.is_err() {
+                return Err(ConsumeError::QueueDeleted);
+            }
+            answer.await.unwrap_or(Err(ConsumeError::QueueDeleted))
+        }
+    }
+
+    /// Removes a consumer; its unacknowledged messages are requeued when `requeue_unacked`
+    /// (a consumer that goes away), or left for `ack`/`reject` (AMQP basic.cancel keeps them).
+    pub async fn cancel(&self, tag: ConsumerTag, requeue_unacked: bool) {
+        let (done, wait) = oneshot::channel();
+        let sent = self.control.send(Control::Cancel {
+            tag,
+            requeue_unacked,
+            done,
+        });
+        if sent.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Removes a consumer without waiting for the queue to confirm it (for callers that cannot
+    /// await). Requests on one handle are handled in the order they were made.
+    pub fn cancel_nowait(&self, tag: ConsumerTag, requeue_unacked: bool) {
+        let (done, _) = oneshot::channel();
+        let _ = self.control.send(Control::Cancel {
+            tag,
+            requeue_unacked,
+            done,
+        });
+    }
+
+    /// Settles a delivered message.
+    pub fn ack(&self, id: MessageId) {
+        let _ = self.control.send(Control::Ack(id));
+    }
+
+    /// Rejects a delivered message: requeued (marked redelivered), or dead-lettered with reason
+    /// `rejected` (dropped without a dead-letter exchange).
+    pub fn reject(&self, id: MessageId, requeue: bool) {
+        let _ = self.control.send(Control::Reject { id, requeue });
+    }
+
+    /// Takes one ready message (AMQP basic.get) with the number still ready after it, or
+    /// `None` when empty. Unless `no_ack`, it stays unacknowledged under `owner` until
+    /// `ack`/`reject`. Counts as a use for `x-expires`.
+    pub async fn get(&self, owner: ConsumerTag, no_ack: bool) -> Option<(QueueDelivery, u64)> {
+        let (reply, wait) = oneshot::channel();
+        self.control
+            .send(Control::Get {
+                owner,
+                no_ack,
+                reply,
+            })
+            .ok()?;
+        wait.await.ok().flatten()
+    }
+
+    /// Tells the queue a consumer whose sink reported no room can take deliveries again.
+    pub fn resume(&self) {
+        let _ = self.control.send(Control::Resume);
+    }
+
+    /// The queue was redeclared (AMQP queue.declare, passive or not): its `x-expires`
+    /// countdown starts over ("redeclaring renews the lease", RabbitMQ).
+    pub fn mark_used(&self) {
+        let _ = self.control.send(Control::MarkUsed);
+    }
+
+    /// Drops every ready message; returns how many.
+    pub async fn purge(&self) -> u64 {
+        let (reply, wait) = oneshot::channel();
+        if self.control.send(Control::Purge(reply)).is_err() {
+            return 0;
+        }
+        wait.await.unwrap_or(0)
+    }
+
+    /// Exact counters: the actor answers after taking in everything published before this call
+    /// (unlike `stats`, which lags by up to one actor pass). For `queue.declare-ok`.
+    pub async fn counts(&self) -> QueueCounts {
+        let (reply, wait) = oneshot::channel();
+        if self.control.send(Control::Counts(reply)).is_err() {
+            return QueueCounts::default();
+        }
+        wait.await.unwrap_or_default()
+    }
+
+    /// Stops the queue: its messages are dropped (and settled in the store; never
+    /// dead-lettered, as in RabbitMQ), its consumers are told through
+    /// `ConsumerSink::cancelled`, and later publishes go nowhere. The returned receiver yields
+    /// the number of ready messages dropped; it may be ignored.
+    pub fn delete(&self) -> oneshot::Receiver<u64> {
+        let (reply, wait) = oneshot::channel();
+        let _ = self.control.send(Control::Delete(reply));
+        wait
+    }
+
+    /// True once the actor has stopped (deleted, expired, or its task ended).
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed()
+    }
+}
+
+impl std::fmt::Debug for QueueHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueHandle")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscriber for QueueHandle {
+    fn deliver(&self, message: &Arc<Message>, _delivery: Delivery) -> Option<Pending> {
+        self.publish(Arc::clone(message))
+    }
+
+    fn identity(&self) -> Option<&str> {
+        None
+    }
+}
+
+fn consumer(
+    tag: ConsumerTag,
+    sink: Arc<dyn ConsumerSink>,
+    prefetch: u32,
+    no_ack: bool,
+    exclusive: bool,
+) -> Consumer {
+    Consumer {
+        tag,
+        sink,
+        prefetch,
+        no_ack,
+        exclusive,
+        unacked: 0,
+    }
+}
