@@ -29,8 +29,6 @@ pub struct Channel {
     pub confirms: Option<Confirms>,
     /// The queue declared last on this channel (an empty queue name in later methods means it).
     pub last_queue: Option<String>,
-    /// channel.flow: deliveries paused while false.
-    pub flow_active: bool,
     /// Set by tx.select: publishes and acks wait for tx.commit.
     pub tx: Option<super::tx::TxBuffer>,
 }
@@ -110,7 +108,6 @@ impl Channel {
             prefetch: 0,
             confirms: None,
             last_queue: None,
-            flow_active: true,
             tx: None,
         }
     }

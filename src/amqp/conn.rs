@@ -377,18 +377,18 @@ impl Connection {
                 send(wbuf, id, Method::ChannelCloseOk(ChannelCloseOk))
             }
             Method::ChannelCloseOk(_) => Ok(()),
-            Method::ChannelFlow(flow) => {
-                if let Some(c) = self.channels.get_mut(&id.0) {
-                    c.flow_active = flow.active;
-                }
-                send(
-                    wbuf,
-                    id,
-                    Method::ChannelFlowOk(ChannelFlowOk {
-                        active: flow.active,
-                    }),
-                )
-            }
+            // As RabbitMQ: a client may not pause deliveries with channel.flow; consumers use
+            // basic.qos (and basic.cancel) for that.
+            Method::ChannelFlow(flow) if !flow.active => Err(AmqpError::connection(
+                reply_code::NOT_IMPLEMENTED,
+                "active=false",
+                Some(mid),
+            )),
+            Method::ChannelFlow(_) => send(
+                wbuf,
+                id,
+                Method::ChannelFlowOk(ChannelFlowOk { active: true }),
+            ),
             Method::ExchangeDeclare(m) => self.exchange_declare(id, m, wbuf),
             Method::ExchangeDelete(m) => self.exchange_delete(id, m, wbuf),
             Method::ExchangeBind(m) => self.exchange_bind(id, m, wbuf),

@@ -77,3 +77,18 @@ async fn mqtt_bytes_on_the_amqp_port_are_refused() {
     let _ = tokio::time::timeout(conformance::WAIT, raw.stream.read_to_end(&mut back)).await;
     assert_eq!(back, b"AMQP\x00\x00\x09\x01");
 }
+
+#[tokio::test]
+async fn channel_flow_pause_is_refused_as_rabbitmq_does() {
+    let b = broker().await;
+    let (_c, ch) = amqp::channel(&b).await;
+    ch.channel_flow(lapin::options::ChannelFlowOptions { active: true })
+        .await
+        .expect("flow active=true is accepted");
+    let e = ch
+        .channel_flow(lapin::options::ChannelFlowOptions { active: false })
+        .await
+        .expect_err("active=false is not implemented")
+        .to_string();
+    assert!(e.contains("540") || e.contains("NOT_IMPLEMENTED"), "{e}");
+}
