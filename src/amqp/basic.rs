@@ -74,7 +74,7 @@ impl Connection {
         let mid = method_id(60, 20);
         let (queue_name, handle) = self.lookup_queue(id, &m.queue, mid)?;
         let tag: Arc<str> = if m.consumer_tag.is_empty() {
-            format!("amq.ctag-{}", super::random_name()).into()
+            format!("amq.ctag-{}", crate::broker::vhost::random_token()).into()
         } else {
             String::from_utf8_lossy(m.consumer_tag.as_bytes()).into()
         };

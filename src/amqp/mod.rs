@@ -34,28 +34,3 @@ where
     let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
     conn::run(stream, peer, core, id, shutdown).await
 }
-
-/// 22 random base64url characters, for `amq.gen-` queue names and `amq.ctag-` consumer tags.
-pub fn random_name() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut state = std::collections::hash_map::RandomState::new();
-    let mut out = String::with_capacity(22);
-    let mut bits = 0u64;
-    for i in 0..22 {
-        if i % 10 == 0 {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = state.build_hasher();
-            h.write_u64(NEXT_CONNECTION.load(Ordering::Relaxed) ^ (i as u64));
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            bits = h.finish();
-            state = std::collections::hash_map::RandomState::new();
-        }
-        out.push(char::from(ALPHABET[(bits & 63) as usize]));
-        bits >>= 6;
-    }
-    out
-}

@@ -27,6 +27,7 @@ mod error;
 mod exchanges;
 mod host;
 mod queues;
+pub use queues::random_token;
 mod route;
 
 #[cfg(test)]

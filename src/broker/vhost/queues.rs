@@ -256,6 +256,12 @@ impl Vhost {
 }
 
 fn server_name() -> String {
+    format!("amq.gen-{}", random_token())
+}
+
+/// 22 characters of base64url carrying 128 random bits: the suffix RabbitMQ gives server-named
+/// queues (`amq.gen-`) and generated consumer tags (`amq.ctag-`).
+pub fn random_token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
@@ -271,7 +277,7 @@ fn server_name() -> String {
         hasher.write_u128(nanos);
         chunk.copy_from_slice(&hasher.finish().to_le_bytes());
     }
-    format!("amq.gen-{}", base64url(&bytes))
+    base64url(&bytes)
 }
 
 /// Base64url without padding (RFC 4648 section 5).
