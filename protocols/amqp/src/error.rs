@@ -47,9 +47,10 @@ pub enum DecodeError {
         /// What was wrong.
         kind: SyntaxError,
     },
-    /// A method frame for a class this codec does not know (503 COMMAND_INVALID).
-    #[error("unknown class {0}")]
-    UnknownClass(u16),
+    /// A method frame for a class this codec does not know (503 COMMAND_INVALID); carries the
+    /// whole id, which connection.close reports [AMQP 0-9-1 connection.close class-id/method-id].
+    #[error("unknown class {}", .0.class_id)]
+    UnknownClass(MethodId),
     /// A method frame for a known class but an unknown method (503 COMMAND_INVALID).
     #[error("unknown method {}/{} in class {}", .0.class_id, .0.method_id, .0.class_name().unwrap_or("?"))]
     UnknownMethod(MethodId),
@@ -91,11 +92,7 @@ impl DecodeError {
                 context: SyntaxContext::Method(id),
                 ..
             } => Some(*id),
-            DecodeError::UnknownMethod(id) => Some(*id),
-            DecodeError::UnknownClass(class_id) => Some(MethodId {
-                class_id: *class_id,
-                method_id: 0,
-            }),
+            DecodeError::UnknownMethod(id) | DecodeError::UnknownClass(id) => Some(*id),
             _ => None,
         }
     }

@@ -154,7 +154,7 @@ macro_rules! methods {
                 (class_id, _) => {
                     return Err(match class_name(class_id) {
                         Some(_) => DecodeError::UnknownMethod(id),
-                        None => DecodeError::UnknownClass(class_id),
+                        None => DecodeError::UnknownClass(id),
                     })
                 }
             };
@@ -340,7 +340,13 @@ mod tests {
         assert!(matches!(e, DecodeError::UnknownMethod(_)));
         assert_eq!(e.reply_code(), 503);
         let e = decode_method(Bytes::from_static(&[0, 70, 0, 10])).unwrap_err();
-        assert_eq!(e, DecodeError::UnknownClass(70));
+        assert_eq!(
+            e,
+            DecodeError::UnknownClass(MethodId {
+                class_id: 70,
+                method_id: 10
+            })
+        );
         let e = decode_method(Bytes::from_static(&[0, 60])).unwrap_err();
         assert_eq!(e.reply_code(), 501);
     }
