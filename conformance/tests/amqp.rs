@@ -15,5 +15,7 @@ mod amqp091_05_confirm_get;
 mod amqp091_06_tx;
 #[path = "amqp/amqp091_07_queue_features.rs"]
 mod amqp091_07_queue_features;
+#[path = "amqp/amqp091_08_queue_lifecycle.rs"]
+mod amqp091_08_queue_lifecycle;
 #[path = "amqp/interop_01_mqtt_amqp.rs"]
 mod interop_01_mqtt_amqp;
