@@ -53,6 +53,22 @@ fn write_publish(
     dup: bool,
     now: Instant,
 ) {
+    // MQTT publishes were validated on the way in; an AMQP routing key can spell a topic MQTT
+    // cannot carry (empty, or with `+` / `#`), which a client would treat as a protocol error.
+    if outgoing.message.properties.amqp.is_some()
+        && !ferromq_mqtt::topic::valid_topic_name(&outgoing.message.topic)
+    {
+        if let Some(id) = packet_id {
+            conn.session.forget_inflight(id);
+        }
+        Metrics::add(&conn.mqtt.core.metrics.messages_dropped, 1);
+        tracing::debug!(
+            client_id = %conn.session.client_id,
+            topic = %outgoing.message.topic,
+            "message from AMQP has no valid MQTT topic; not sent"
+        );
+        return;
+    }
     let mut publish = to_publish(outgoing, packet_id, dup, now);
     if conn.version.is_v5() {
         let packet = Packet::Publish(publish);

@@ -90,3 +90,38 @@ async fn dotted_mqtt_level_round_trips_as_one_word() {
     .unwrap();
     assert_eq!(sub.publish().await.topic, "fw/v1.2/status");
 }
+
+#[tokio::test]
+async fn amqp_keys_mqtt_cannot_carry_are_not_sent_to_mqtt() {
+    let b = broker().await;
+    let mut all = v4::connect(&b, "all").await;
+    all.subscribe("#", QoS::AtLeastOnce).await;
+    let (_c, ch) = amqp::channel(&b).await;
+    // An empty key and a key with MQTT wildcard characters have no valid MQTT topic name.
+    for key in ["", "a.+", "b.#"] {
+        ch.basic_publish(
+            "amq.topic",
+            key,
+            Default::default(),
+            b"unsendable",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    }
+    ch.basic_publish(
+        "amq.topic",
+        "fine",
+        Default::default(),
+        b"ok",
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let p = all.publish().await;
+    assert_eq!(
+        p.topic, "fine",
+        "the client stays connected and gets only valid topics"
+    );
+    assert_eq!(&p.payload[..], b"ok");
+}
