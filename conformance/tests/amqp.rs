@@ -17,5 +17,7 @@ mod amqp091_06_tx;
 mod amqp091_07_queue_features;
 #[path = "amqp/amqp091_08_queue_lifecycle.rs"]
 mod amqp091_08_queue_lifecycle;
+#[path = "amqp/amqp091_09_rabbitmq_consumers.rs"]
+mod amqp091_09_rabbitmq_consumers;
 #[path = "amqp/interop_01_mqtt_amqp.rs"]
 mod interop_01_mqtt_amqp;

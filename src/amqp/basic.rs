@@ -1,22 +1,28 @@
 //! The basic class: qos, consume / cancel, deliveries, get, ack / nack / reject, recover,
-//! plus confirm.select. Delivery tags are per channel and count from 1.
+//! plus confirm.select. Delivery tags are per channel and count from 1. basic.qos sets the
+//! per-consumer window (global=false) or the channel-wide one (global=true, shared by the
+//! channel's consumers; RabbitMQ "Consumer Prefetch"); a consumer is limited by both.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use ferromq_amqp::{
     encode_content, reply_code, BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk,
     BasicDeliver, BasicGet, BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, BasicRecoverOk,
-    ChannelId, ConfirmSelectOk, ContentMethod, DeliveryTag, Method, MethodId, ShortString,
+    ChannelId, ConfirmSelectOk, ContentMethod, DeliveryTag, FieldTable, FieldValue, Method,
+    MethodId, ShortString,
 };
 
 use super::channel::{Confirms, Consumer, Unacked};
 use super::conn::{internal, send, Connection};
 use super::consumer::ChannelSink;
 use super::reply_code::AmqpError;
+use super::reply_to::{ReplyConsumer, PSEUDO_QUEUE};
 use super::translate;
-use crate::broker::queue::{ConsumerTag, QueueDelivery};
+use crate::broker::message::Message;
+use crate::broker::queue::{ConsumeOptions, ConsumerTag};
 
 /// Writes basic.deliver + content header + body frames for one delivery.
 pub fn encode_delivery(
@@ -24,23 +30,24 @@ pub fn encode_delivery(
     channel: ChannelId,
     consumer_tag: &str,
     delivery_tag: u64,
-    d: &QueueDelivery,
+    message: &Message,
+    redelivered: bool,
     frame_max: u32,
 ) -> Result<(), AmqpError> {
     let deliver = BasicDeliver {
         consumer_tag: ShortString::truncating(consumer_tag),
         delivery_tag: DeliveryTag(delivery_tag),
-        redelivered: d.redelivered,
-        exchange: ShortString::truncating(&d.message.exchange),
-        routing_key: translate::routing_key_of(&d.message),
+        redelivered,
+        exchange: ShortString::truncating(&message.exchange),
+        routing_key: translate::routing_key_of(message),
     };
-    let properties = translate::to_properties(&d.message);
+    let properties = translate::to_properties(message);
     ferromq_amqp::encode_deliver(
         wbuf,
         channel,
         &deliver,
         &properties,
-        &d.message.body,
+        &message.body,
         frame_max,
     )
     .map_err(internal)
@@ -60,8 +67,20 @@ impl Connection {
                 Some(method_id(60, 10)),
             ));
         }
-        // RabbitMQ's per_consumer_qos: the count applies to consumers started afterwards.
-        self.channel(id)?.prefetch = m.prefetch_count;
+        let channel = self.channel(id)?;
+        if m.global {
+            // RabbitMQ's channel limiter: shared by every consumer of the channel, existing
+            // ones included, at once.
+            let before = channel.credit.limit();
+            channel.credit.set_limit(u32::from(m.prefetch_count));
+            let after = u32::from(m.prefetch_count);
+            if after == 0 || (before != 0 && after > before) {
+                self.window_opened(id, wbuf)?;
+            }
+        } else {
+            // RabbitMQ's per_consumer_qos: the count applies to consumers started afterwards.
+            channel.prefetch = m.prefetch_count;
+        }
         send(wbuf, id, Method::BasicQosOk(BasicQosOk))
     }
 
@@ -72,21 +91,28 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let mid = method_id(60, 20);
-        let (queue_name, handle) = self.lookup_queue(id, &m.queue, mid)?;
         let tag: Arc<str> = if m.consumer_tag.is_empty() {
             format!("amq.ctag-{}", crate::broker::vhost::random_token()).into()
         } else {
             String::from_utf8_lossy(m.consumer_tag.as_bytes()).into()
         };
+        if m.queue.as_bytes() == PSEUDO_QUEUE.as_bytes() {
+            return self.reply_consume(id, tag, &m, wbuf);
+        }
+        let (queue_name, handle) = self.lookup_queue(id, &m.queue, mid)?;
+        let priority = consumer_priority(&m.arguments, &self.core.vhost.name, &queue_name)?;
         // Unique across connections and channels: the queue tells consumers apart by it.
         let queue_tag = ConsumerTag(format!("{}/{}/{}", self.id.0, id.0, tag).into());
         let backlog = Arc::new(AtomicUsize::new(0));
+        let credit = Arc::clone(&self.channel(id)?.credit);
         let sink = Arc::new(ChannelSink {
             mailbox: self.mailbox.clone(),
             channel: id,
             consumer_tag: Arc::clone(&tag),
             backlog: Arc::clone(&backlog),
             queue: handle.clone(),
+            no_ack: m.no_ack,
+            credit,
         });
         let channel = self.channel(id)?;
         if channel.consumers.contains_key(&tag) {
@@ -106,10 +132,13 @@ impl Connection {
                 no_ack: m.no_ack,
             },
         );
-        if let Err(e) = handle
-            .consume_checked(queue_tag, sink, prefetch, m.no_ack, m.exclusive)
-            .await
-        {
+        let options = ConsumeOptions {
+            prefetch,
+            no_ack: m.no_ack,
+            exclusive: m.exclusive,
+            priority,
+        };
+        if let Err(e) = handle.consume_with(queue_tag, sink, options).await {
             self.channel(id)?.consumers.remove(&tag);
             let e = self.core.vhost.consume_error(&queue_name, e);
             return Err(AmqpError::from_vhost(e, mid));
@@ -136,7 +165,22 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let tag: Arc<str> = String::from_utf8_lossy(m.consumer_tag.as_bytes()).into();
-        if let Some(consumer) = self.channel(id)?.consumers.remove(&tag) {
+        let channel = self.channel(id)?;
+        if channel.reply.as_ref().is_some_and(|r| r.tag == tag) {
+            // Dropping the reply consumer unregisters its token: later replies are dropped.
+            channel.reply = None;
+        } else if let Some(consumer) = channel.consumers.remove(&tag) {
+            // Deliveries held back by the channel-wide window were never written: give them
+            // back now rather than when the window opens.
+            let (gone, kept): (std::collections::VecDeque<_>, _) =
+                std::mem::take(&mut channel.held)
+                    .into_iter()
+                    .partition(|d| d.consumer_tag == tag);
+            channel.held = kept;
+            channel.credit.released(gone.len() as u32);
+            for d in gone {
+                d.queue.reject(d.delivery.id, true);
+            }
             // Unacked deliveries stay with the channel, to be acked or rejected (0-9-1 basic.cancel).
             consumer.queue.cancel(consumer.queue_tag, false).await;
             self.core.vhost.consumer_removed(&consumer.queue_name);
@@ -172,6 +216,9 @@ impl Connection {
                 Unacked {
                     queue: handle,
                     id: d.id,
+                    // basic.get is outside the prefetch windows (RabbitMQ).
+                    counted: false,
+                    delivered_at: Instant::now(),
                 },
             );
         }
@@ -202,6 +249,7 @@ impl Connection {
         multiple: bool,
         requeue: Option<bool>,
         mid: MethodId,
+        wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let channel = self.channel(id)?;
         let Some(settled) = channel.take_acked(tag, multiple) else {
@@ -216,6 +264,7 @@ impl Connection {
                 .extend(settled.into_iter().map(|(t, u)| (t, u, requeue)));
             return Ok(());
         }
+        let opened = channel.release_credit(settled.iter().map(|(_, u)| u));
         // Highest tag first: each requeue goes to the queue's head, so the earliest delivery
         // ends up first again (RabbitMQ requeues to the original position).
         for (_, u) in settled.into_iter().rev() {
@@ -224,7 +273,86 @@ impl Connection {
                 Some(requeue) => u.queue.reject(u.id, requeue),
             }
         }
+        self.after_release(id, opened, wbuf)
+    }
+
+    /// After settlements freed `opened`-or-not room in the channel-wide window: writes held
+    /// deliveries, and resumes the consumers' queues if the window was full.
+    pub(super) fn after_release(
+        &mut self,
+        id: ChannelId,
+        opened: bool,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        if opened {
+            return self.window_opened(id, wbuf);
+        }
+        if self.channel(id)?.held.is_empty() {
+            return Ok(());
+        }
+        self.write_held(id, wbuf)
+    }
+
+    /// The channel-wide window grew or emptied: write what was held back, then let the
+    /// consumers' queues deliver again (they stopped on `has_room`).
+    fn window_opened(&mut self, id: ChannelId, wbuf: &mut BytesMut) -> Result<(), AmqpError> {
+        self.write_held(id, wbuf)?;
+        for queue in self.channel(id)?.consumer_queues() {
+            queue.resume();
+        }
         Ok(())
+    }
+
+    /// Reply consumer: basic.consume of `amq.rabbitmq.reply-to` (RabbitMQ direct reply-to).
+    fn reply_consume(
+        &mut self,
+        id: ChannelId,
+        tag: Arc<str>,
+        m: &BasicConsume,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let mid = method_id(60, 20);
+        let core = Arc::clone(&self.core);
+        let mailbox = self.mailbox.clone();
+        let channel = self.channel(id)?;
+        // RabbitMQ's order of checks: tag reuse, then no-ack, then one per channel.
+        if channel.consumers.contains_key(&tag) {
+            return Err(AmqpError::connection(
+                reply_code::NOT_ALLOWED,
+                format!("attempt to reuse consumer tag '{tag}'"),
+                Some(mid),
+            ));
+        }
+        if !m.no_ack {
+            return Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                "reply consumer cannot acknowledge",
+                Some(mid),
+            ));
+        }
+        if channel.reply.is_some() {
+            return Err(AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                "reply consumer already set",
+                Some(mid),
+            ));
+        }
+        channel.reply = Some(ReplyConsumer::register(
+            &core,
+            mailbox,
+            id,
+            Arc::clone(&tag),
+        ));
+        if m.no_wait {
+            return Ok(());
+        }
+        send(
+            wbuf,
+            id,
+            Method::BasicConsumeOk(BasicConsumeOk {
+                consumer_tag: ShortString::truncating(&tag),
+            }),
+        )
     }
 
     /// basic.recover: every unacknowledged delivery of the channel is requeued (RabbitMQ
@@ -244,14 +372,16 @@ impl Connection {
             ));
         }
         let channel = self.channel(id)?;
+        let unacked = std::mem::take(&mut channel.unacked);
+        let opened = channel.release_credit(unacked.values());
         // Highest tag first, so the requeued messages keep their order (see basic_ack).
-        for u in std::mem::take(&mut channel.unacked).into_values().rev() {
+        for u in unacked.into_values().rev() {
             u.queue.reject(u.id, true);
         }
         if reply {
             send(wbuf, id, Method::BasicRecoverOk(BasicRecoverOk))?;
         }
-        Ok(())
+        self.after_release(id, opened, wbuf)
     }
 
     pub(super) fn confirm_select(
@@ -352,6 +482,54 @@ impl Connection {
                 Some(mid),
             )
         })
+    }
+}
+
+/// The `x-priority` argument of basic.consume (RabbitMQ consumer priorities): any integer type,
+/// default 0; anything else is RabbitMQ's 406 "invalid arg".
+fn consumer_priority(args: &FieldTable, vhost: &str, queue: &str) -> Result<i32, AmqpError> {
+    let Some(value) = args.get("x-priority") else {
+        return Ok(0);
+    };
+    let priority = match value {
+        FieldValue::I8(v) => Some(i64::from(*v)),
+        FieldValue::U8(v) => Some(i64::from(*v)),
+        FieldValue::I16(v) => Some(i64::from(*v)),
+        FieldValue::U16(v) => Some(i64::from(*v)),
+        FieldValue::I32(v) => Some(i64::from(*v)),
+        FieldValue::U32(v) => Some(i64::from(*v)),
+        FieldValue::I64(v) => Some(*v),
+        _ => None,
+    };
+    priority
+        .map(|p| p.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+        .ok_or_else(|| {
+            AmqpError::channel(
+                reply_code::PRECONDITION_FAILED,
+                format!(
+                    "invalid arg 'x-priority' for queue '{queue}' in vhost '{vhost}': \
+                     {{unacceptable_type,{}}}",
+                    type_name(value)
+                ),
+                Some(method_id(60, 20)),
+            )
+        })
+}
+
+/// RabbitMQ's name of a non-integer field type, for "invalid arg" texts.
+fn type_name(value: &FieldValue) -> &'static str {
+    match value {
+        FieldValue::Bool(_) => "bool",
+        FieldValue::F32(_) => "float",
+        FieldValue::F64(_) => "double",
+        FieldValue::Decimal(_) => "decimal",
+        FieldValue::LongString(_) => "longstr",
+        FieldValue::ByteArray(_) => "binary",
+        FieldValue::Array(_) => "array",
+        FieldValue::Timestamp(_) => "timestamp",
+        FieldValue::Table(_) => "table",
+        FieldValue::Void => "void",
+        _ => "unsupported",
     }
 }
 

@@ -1,12 +1,17 @@
 //! Per-channel state, owned by the connection task: the publish being assembled, consumers,
-//! unacknowledged deliveries by delivery tag, prefetch, and publisher-confirm counters.
+//! unacknowledged deliveries by delivery tag, prefetch (per consumer and channel-wide), the
+//! direct reply-to consumer, and publisher-confirm counters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ferromq_amqp::{BasicProperties, BasicPublish, ChannelId};
 
+use super::consumer::Delivery;
+use super::reply_to::ReplyConsumer;
 use crate::broker::queue::{ConsumerTag, MessageId, QueueHandle};
 
 /// A channel of an open connection.
@@ -23,8 +28,18 @@ pub struct Channel {
     pub unacked: BTreeMap<u64, Unacked>,
     /// Consumers by AMQP consumer tag.
     pub consumers: HashMap<Arc<str>, Consumer>,
-    /// basic.qos prefetch count for new consumers (0 = unlimited).
+    /// basic.qos prefetch count (global=false) for new consumers (0 = unlimited).
     pub prefetch: u16,
+    /// basic.qos global=true: the channel-wide window, shared with the consumers' sinks.
+    pub credit: Arc<ChannelCredit>,
+    /// Deliveries to ack-mode consumers written and not yet settled (what the channel-wide
+    /// window limits on the wire).
+    pub written: u32,
+    /// Deliveries that reached the connection while the channel-wide window was full (queues
+    /// checked `has_room` concurrently): written, in order, as acks free the window.
+    pub held: VecDeque<Delivery>,
+    /// The direct reply-to consumer, if one was started on this channel.
+    pub reply: Option<ReplyConsumer>,
     /// Publisher confirms, once confirm.select was received.
     pub confirms: Option<Confirms>,
     /// The queue declared last on this channel (an empty queue name in later methods means it).
@@ -70,6 +85,53 @@ pub struct Unacked {
     pub queue: QueueHandle,
     /// Its id there.
     pub id: MessageId,
+    /// Counted against the channel-wide window (a consumer delivery, not a basic.get).
+    pub counted: bool,
+    /// When it was written (delivery acknowledgement timeout).
+    pub delivered_at: Instant,
+}
+
+/// The channel-wide prefetch window (basic.qos global=true, RabbitMQ's channel limiter),
+/// shared by the channel and every ack-mode consumer's sink. Sinks count what they hand over;
+/// the connection uncounts what is settled. A window of 0 is unlimited.
+#[derive(Debug, Default)]
+pub struct ChannelCredit {
+    limit: AtomicU32,
+    handed: AtomicU32,
+}
+
+impl ChannelCredit {
+    /// True if another delivery fits in the window. Queues ask this concurrently, so the window
+    /// can be overshot by one delivery per queue; the connection holds those back (`held`).
+    pub fn has_room(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        limit == 0 || self.handed.load(Ordering::Relaxed) < limit
+    }
+
+    /// The window (0 = unlimited).
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// basic.qos global=true.
+    pub fn set_limit(&self, limit: u32) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// A sink handed over one delivery.
+    pub fn took(&self) {
+        self.handed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` deliveries were settled (or given back).
+    pub fn released(&self, n: u32) {
+        // Saturating: never below zero even if a settlement raced a channel reset.
+        let _ = self
+            .handed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(n))
+            });
+    }
 }
 
 /// A consumer on this channel.
@@ -106,6 +168,10 @@ impl Channel {
             unacked: BTreeMap::new(),
             consumers: HashMap::new(),
             prefetch: 0,
+            credit: Arc::new(ChannelCredit::default()),
+            written: 0,
+            held: VecDeque::new(),
+            reply: None,
             confirms: None,
             last_queue: None,
             tx: None,
@@ -128,5 +194,35 @@ impl Channel {
             return Some(taken.into_iter().collect());
         }
         self.unacked.remove(&tag).map(|u| vec![(tag, u)])
+    }
+
+    /// Releases the channel-wide window taken by settled deliveries; true if the window was
+    /// full before and has room now (the consumers' queues must be resumed).
+    pub fn release_credit<'a>(&mut self, settled: impl IntoIterator<Item = &'a Unacked>) -> bool {
+        let n = settled.into_iter().filter(|u| u.counted).count() as u32;
+        if n == 0 {
+            return false;
+        }
+        let was_full = !self.credit.has_room();
+        self.written = self.written.saturating_sub(n);
+        self.credit.released(n);
+        was_full && self.credit.has_room()
+    }
+
+    /// True if a delivery to an ack-mode consumer may be written now.
+    pub fn window_open(&self) -> bool {
+        let limit = self.credit.limit();
+        limit == 0 || self.written < limit
+    }
+
+    /// The queues of this channel's consumers, each once (to resume them).
+    pub fn consumer_queues(&self) -> Vec<QueueHandle> {
+        let mut queues: Vec<QueueHandle> = Vec::new();
+        for c in self.consumers.values() {
+            if !queues.iter().any(|q| Arc::ptr_eq(q.name(), c.queue.name())) {
+                queues.push(c.queue.clone());
+            }
+        }
+        queues
     }
 }

@@ -1,7 +1,8 @@
 //! The AMQP connection task: handshake, then a loop that decodes frames and dispatches them to
 //! channels, writes deliveries from the consumers' mailbox, keeps heartbeats both ways, and
 //! turns errors into channel.close or connection.close. Every write of one turn goes out in one
-//! syscall. Owns the socket and all channel state; no locks.
+//! syscall. Owns the socket and all channel state; no locks. A coarse timer closes channels
+//! whose oldest delivery waited longer than the acknowledgement timeout (`ack_timeout`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,10 +18,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::ack_timeout;
 use super::channel::Channel;
 use super::consumer::{Delivery, Outbound, BACKLOG_LOW};
 use super::handshake::{self, Negotiated};
 use super::reply_code::AmqpError;
+use super::reply_to::Reply;
 use crate::broker::binding::Pending;
 use crate::broker::queue::{Admission, Verdict};
 use crate::broker::{ConnectionId, Core};
@@ -49,6 +52,8 @@ pub struct Connection {
     pub pending: Vec<Pending>,
     /// Admission answers of queues that may refuse publishes, per confirmed publish.
     pub verdicts: Vec<(ChannelId, u64, Verdict)>,
+    /// Delivery acknowledgement timeout (RabbitMQ `consumer_timeout`).
+    pub consumer_timeout: Duration,
 }
 
 /// Serves one AMQP socket from the protocol header to close.
@@ -93,7 +98,9 @@ pub async fn run<S>(
     }
     tracing::debug!(%peer, user = %tuned.user, name = ?tuned.client_name, "AMQP connection open");
     let (mailbox, mut deliveries) = mpsc::unbounded_channel();
+    let consumer_timeout = ack_timeout::consumer_timeout(&core);
     let mut conn = Connection {
+        consumer_timeout,
         core,
         id,
         peer,
@@ -166,6 +173,9 @@ impl Connection {
         let mut send_tick =
             heartbeat.map(|h| tokio::time::interval_at(Instant::now() + h / 2, h / 2));
         let mut wrote_since_tick = false;
+        let check_every = ack_timeout::check_interval(self.consumer_timeout);
+        let mut ack_check = tokio::time::interval_at(Instant::now() + check_every, check_every);
+        ack_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Stop decoding at the first full destination, so later publishes cannot overtake
             // the one waiting for room.
@@ -228,6 +238,7 @@ impl Connection {
                         }
                     }
                 }
+                _ = ack_check.tick() => self.close_timed_out(&mut io.wbuf).await,
                 _ = tick(&mut send_tick) => {
                     if !wrote_since_tick {
                         encode_frame(&Frame::heartbeat(), &mut io.wbuf).map_err(internal)?;
@@ -403,12 +414,14 @@ impl Connection {
             Method::BasicCancel(m) => self.basic_cancel(id, m, wbuf).await,
             Method::BasicPublish(m) => self.basic_publish(id, m),
             Method::BasicGet(m) => self.basic_get(id, m, wbuf).await,
-            Method::BasicAck(m) => self.basic_ack(id, m.delivery_tag.0, m.multiple, None, mid),
+            Method::BasicAck(m) => {
+                self.basic_ack(id, m.delivery_tag.0, m.multiple, None, mid, wbuf)
+            }
             Method::BasicNack(m) => {
-                self.basic_ack(id, m.delivery_tag.0, m.multiple, Some(m.requeue), mid)
+                self.basic_ack(id, m.delivery_tag.0, m.multiple, Some(m.requeue), mid, wbuf)
             }
             Method::BasicReject(m) => {
-                self.basic_ack(id, m.delivery_tag.0, false, Some(m.requeue), mid)
+                self.basic_ack(id, m.delivery_tag.0, false, Some(m.requeue), mid, wbuf)
             }
             Method::BasicRecover(m) => self.basic_recover(id, m.requeue, wbuf, true),
             Method::BasicRecoverAsync(m) => self.basic_recover(id, m.requeue, wbuf, false),
@@ -471,6 +484,36 @@ impl Connection {
         }
     }
 
+    /// Closes, with RabbitMQ's 406, every channel whose oldest unacknowledged delivery is older
+    /// than the acknowledgement timeout; the close requeues its unacknowledged messages.
+    async fn close_timed_out(&mut self, wbuf: &mut bytes::BytesMut) {
+        let Some(deadline) = Instant::now().into_std().checked_sub(self.consumer_timeout) else {
+            return;
+        };
+        // Tags grow with time: the first unacked entry is the oldest delivery.
+        let expired: Vec<ChannelId> = self
+            .channels
+            .values()
+            .filter(|c| !c.closing)
+            .filter(|c| {
+                c.unacked
+                    .first_key_value()
+                    .is_some_and(|(_, u)| u.delivered_at <= deadline)
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            let text = ack_timeout::reply_text(id.0, self.consumer_timeout);
+            tracing::info!(peer = %self.peer, channel = id.0, "AMQP: {text}");
+            let AmqpError::Channel { code, text, .. } =
+                AmqpError::channel(reply_code::PRECONDITION_FAILED, text, None)
+            else {
+                continue;
+            };
+            self.close_channel(id, code, &text, None, wbuf).await;
+        }
+    }
+
     async fn cleanup(&mut self) {
         let ids: Vec<u16> = self.channels.keys().copied().collect();
         for id in ids {
@@ -482,6 +525,7 @@ impl Connection {
     fn on_outbound(&mut self, out: Outbound, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {
         match out {
             Outbound::Deliver(d) => self.write_delivery(d, wbuf),
+            Outbound::Reply(r) => self.write_reply(r, wbuf),
             Outbound::Cancelled {
                 channel,
                 consumer_tag,
@@ -504,29 +548,73 @@ impl Connection {
         }
     }
 
-    /// Writes one delivery from a consumer's queue (or returns it if the consumer is gone).
+    /// Takes one delivery from a consumer's queue off the mailbox: written, held back while
+    /// the channel-wide window is full, or returned if the consumer is gone.
     fn write_delivery(&mut self, d: Delivery, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {
         let before = d.backlog.fetch_sub(1, Ordering::Relaxed);
         let Some(channel) = self.channels.get_mut(&d.channel.0).filter(|c| !c.closing) else {
             return Ok(());
         };
+        if before == BACKLOG_LOW + 1 {
+            if let Some(consumer) = channel.consumers.get(&d.consumer_tag) {
+                consumer.queue.resume();
+            }
+        }
+        // Queues check the window concurrently and may overshoot it: the excess waits here,
+        // behind anything already waiting, so deliveries stay in order.
+        let consumer_left = !channel.consumers.contains_key(&d.consumer_tag);
+        if d.counted && !consumer_left && (!channel.held.is_empty() || !channel.window_open()) {
+            channel.held.push_back(d);
+            return Ok(());
+        }
+        self.write_now(d, wbuf)
+    }
+
+    /// Writes deliveries held back by the channel-wide window while it has room.
+    pub(super) fn write_held(
+        &mut self,
+        id: ChannelId,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<(), AmqpError> {
+        loop {
+            let Some(channel) = self.channels.get_mut(&id.0).filter(|c| !c.closing) else {
+                return Ok(());
+            };
+            if !channel.window_open() {
+                return Ok(());
+            }
+            let Some(d) = channel.held.pop_front() else {
+                return Ok(());
+            };
+            self.write_now(d, wbuf)?;
+        }
+    }
+
+    /// Writes one delivery to the socket buffer (the window has room for it).
+    fn write_now(&mut self, d: Delivery, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {
+        let Some(channel) = self.channels.get_mut(&d.channel.0).filter(|c| !c.closing) else {
+            return Ok(());
+        };
         let Some(consumer) = channel.consumers.get(&d.consumer_tag) else {
             // Cancelled meanwhile: the queue still counts it unacked; give it back.
+            if d.counted {
+                channel.credit.released(1);
+            }
             d.queue.reject(d.delivery.id, true);
             return Ok(());
         };
-        if before == BACKLOG_LOW + 1 {
-            consumer.queue.resume();
-        }
         let no_ack = consumer.no_ack;
         let queue = consumer.queue.clone();
         let tag = channel.next_tag();
         if !no_ack {
+            channel.written += 1;
             channel.unacked.insert(
                 tag,
                 super::channel::Unacked {
                     queue,
                     id: d.delivery.id,
+                    counted: true,
+                    delivered_at: std::time::Instant::now(),
                 },
             );
         }
@@ -535,7 +623,34 @@ impl Connection {
             d.channel,
             &d.consumer_tag,
             tag,
-            &d.delivery,
+            &d.delivery.message,
+            d.delivery.redelivered,
+            self.tuned.frame_max,
+        )
+    }
+
+    /// Writes one direct reply-to reply to the channel's reply consumer (no-ack: nothing to
+    /// track). A reply for a reply consumer cancelled meanwhile is dropped, as in RabbitMQ.
+    fn write_reply(&mut self, r: Reply, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {
+        r.backlog.fetch_sub(1, Ordering::Relaxed);
+        let Some(channel) = self.channels.get_mut(&r.channel.0).filter(|c| !c.closing) else {
+            return Ok(());
+        };
+        if channel
+            .reply
+            .as_ref()
+            .is_none_or(|c| c.tag != r.consumer_tag)
+        {
+            return Ok(());
+        }
+        let tag = channel.next_tag();
+        super::basic::encode_delivery(
+            wbuf,
+            r.channel,
+            &r.consumer_tag,
+            tag,
+            &r.message,
+            false,
             self.tuned.frame_max,
         )
     }

@@ -2,7 +2,8 @@
 //! delivery to the connection task's mailbox. The mailbox is unbounded, but what is in it is
 //! bounded: consumers with a prefetch window by that window, no-ack and unlimited consumers by
 //! `BACKLOG_HIGH` (the sink reports no room above it, and the connection resumes the queue
-//! once it has written the backlog down to `BACKLOG_LOW`).
+//! once it has written the backlog down to `BACKLOG_LOW`). Ack-mode sinks also respect the
+//! channel-wide window (basic.qos global=true, `ChannelCredit`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use std::sync::Arc;
 use ferromq_amqp::ChannelId;
 use tokio::sync::mpsc;
 
+use super::channel::ChannelCredit;
+use super::reply_to::Reply;
 use crate::broker::queue::{ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle};
 
 /// Deliveries buffered for one consumer before its queue pauses.
@@ -28,6 +31,8 @@ pub enum Outbound {
         /// The consumer's AMQP tag.
         consumer_tag: Arc<str>,
     },
+    /// A direct reply-to reply for the channel's reply consumer (no queue behind it).
+    Reply(Reply),
 }
 
 /// One message for a consumer.
@@ -42,6 +47,8 @@ pub struct Delivery {
     pub queue: QueueHandle,
     /// The consumer's backlog counter, decremented when written.
     pub backlog: Arc<AtomicUsize>,
+    /// Counted against the channel-wide window (the consumer is in ack mode).
+    pub counted: bool,
 }
 
 /// One consumer's sink.
@@ -56,11 +63,18 @@ pub struct ChannelSink {
     pub backlog: Arc<AtomicUsize>,
     /// The queue consumed from.
     pub queue: QueueHandle,
+    /// Deliveries are settled when sent: not subject to the channel-wide window.
+    pub no_ack: bool,
+    /// The channel-wide window.
+    pub credit: Arc<ChannelCredit>,
 }
 
 impl ConsumerSink for ChannelSink {
     fn deliver(&self, delivery: QueueDelivery) {
         self.backlog.fetch_add(1, Ordering::Relaxed);
+        if !self.no_ack {
+            self.credit.took();
+        }
         // If the connection is gone the send fails; the message stays unacknowledged under
         // this consumer and goes back to the queue when the connection's cleanup cancels it.
         let _ = self.mailbox.send(Outbound::Deliver(Delivery {
@@ -69,6 +83,7 @@ impl ConsumerSink for ChannelSink {
             delivery,
             queue: self.queue.clone(),
             backlog: Arc::clone(&self.backlog),
+            counted: !self.no_ack,
         }));
     }
 
@@ -80,6 +95,8 @@ impl ConsumerSink for ChannelSink {
     }
 
     fn has_room(&self) -> bool {
+        // RabbitMQ's limiter applies to ack-mode consumers only.
         self.backlog.load(Ordering::Relaxed) < BACKLOG_HIGH
+            && (self.no_ack || self.credit.has_room())
     }
 }

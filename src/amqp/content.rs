@@ -1,7 +1,9 @@
 //! basic.publish and its content: the method, then a content header, then body frames until
 //! the announced size (AMQP 0-9-1 section 4.2.6). A complete message is routed inline; an
 //! unroutable mandatory one comes back as basic.return (312 NO_ROUTE), and in confirm mode the
-//! publish is counted for the next basic.ack.
+//! publish is counted for the next basic.ack. Direct reply-to (`reply_to`): a request's
+//! `reply_to = amq.rabbitmq.reply-to` is rewritten to the channel's reply address, and a
+//! publish to the default exchange with such an address as routing key skips routing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +18,7 @@ use super::basic::method_id;
 use super::channel::Assembly;
 use super::conn::{internal, Connection};
 use super::reply_code::AmqpError;
+use super::reply_to::{self, PSEUDO_QUEUE};
 use super::translate;
 use super::tx::HeldPublish;
 use crate::broker::dispatch::dispatch;
@@ -120,7 +123,7 @@ impl Connection {
             return Ok(());
         };
         let body = assembly.take_body();
-        let properties = assembly.properties.take().unwrap_or_default();
+        let mut properties = assembly.properties.take().unwrap_or_default();
         // RabbitMQ's validated user-id: a publisher can only claim the user it logged in as.
         if let Some(claimed) = properties
             .user_id
@@ -137,6 +140,22 @@ impl Connection {
                 Some(method_id(60, 40)),
             ));
         }
+        // RabbitMQ's maybe_set_fast_reply_to: only the channel's reply consumer can be
+        // addressed, and the address names it (connection + channel + consumer).
+        if properties
+            .reply_to
+            .as_ref()
+            .is_some_and(|r| r.as_bytes() == PSEUDO_QUEUE.as_bytes())
+        {
+            let Some(reply) = self.channel(id)?.reply.as_ref() else {
+                return Err(AmqpError::channel(
+                    reply_code::PRECONDITION_FAILED,
+                    "fast reply consumer does not exist",
+                    Some(method_id(60, 40)),
+                ));
+            };
+            properties.reply_to = Some(ShortString::truncating(reply.address()));
+        }
         let m = assembly.method;
         let exchange = String::from_utf8_lossy(m.exchange.as_bytes()).into_owned();
         let message = translate::to_message(
@@ -147,6 +166,11 @@ impl Connection {
             Instant::now(),
         );
         let message = Arc::new(message);
+        if exchange.is_empty() {
+            if let Some(token) = reply_to::token_of(m.routing_key.as_bytes()) {
+                return self.publish_reply(id, &m, token, message, wbuf);
+            }
+        }
         let bindings = self
             .core
             .vhost
@@ -194,6 +218,34 @@ impl Connection {
 }
 
 impl Connection {
+    /// A reply to a direct reply-to address: straight to the reply consumer, no queue. It is
+    /// not held by a transaction (nothing to roll back: RabbitMQ delivers it at once too). If
+    /// the consumer is gone the reply is dropped, or returned if mandatory; a confirm is sent
+    /// either way, as for any routed-or-not publish.
+    fn publish_reply(
+        &mut self,
+        id: ChannelId,
+        m: &BasicPublish,
+        token: &str,
+        message: Arc<Message>,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let delivered = reply_to::deliver(&self.core, token, Arc::clone(&message));
+        if !delivered && m.mandatory {
+            self.write_return(
+                id,
+                m.exchange.clone(),
+                m.routing_key.clone(),
+                &message,
+                wbuf,
+            )?;
+        }
+        if let Some(c) = self.channel(id)?.confirms.as_mut() {
+            c.published += 1;
+        }
+        Ok(())
+    }
+
     /// basic.return 312 NO_ROUTE with the message's content.
     pub(super) fn write_return(
         &mut self,

@@ -126,12 +126,45 @@ impl Connection {
         )
     }
 
+    /// queue.declare of `amq.rabbitmq.reply-to` (always there) or of a reply address (there
+    /// while its reply consumer is), passive or not: RabbitMQ's declare_fast_reply_to answers
+    /// 0 messages, 1 consumer.
+    fn reply_queue_declare(
+        &mut self,
+        id: ChannelId,
+        m: &QueueDeclare,
+        name: String,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), AmqpError> {
+        let exists = name == super::reply_to::PSEUDO_QUEUE
+            || super::reply_to::token_of(name.as_bytes())
+                .is_some_and(|t| super::reply_to::exists(&self.core, t));
+        if !exists {
+            return Err(AmqpError::channel(
+                reply_code::NOT_FOUND,
+                format!("no queue '{name}' in vhost '{}'", self.core.vhost.name),
+                Some(method_id(50, 10)),
+            ));
+        }
+        let ok = QueueDeclareOk {
+            queue: ShortString::truncating(&name),
+            message_count: 0,
+            consumer_count: 1,
+        };
+        self.channel(id)?.last_queue = Some(name);
+        reply(wbuf, id, m.no_wait, Method::QueueDeclareOk(ok))
+    }
+
     pub(super) async fn queue_declare(
         &mut self,
         id: ChannelId,
         m: QueueDeclare,
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
+        let name = text(&m.queue);
+        if name.starts_with(super::reply_to::PSEUDO_QUEUE) {
+            return self.reply_queue_declare(id, &m, name, wbuf);
+        }
         let settings = QueueSettings {
             durable: m.durable,
             exclusive: m.exclusive,
@@ -141,7 +174,7 @@ impl Connection {
         let info = self
             .core
             .vhost
-            .declare_queue(&text(&m.queue), settings, m.passive, self.id)
+            .declare_queue(&name, settings, m.passive, self.id)
             .map_err(|e| AmqpError::from_vhost(e, method_id(50, 10)))?;
         self.channel(id)?.last_queue = Some(info.name.to_string());
         if m.no_wait {

@@ -2,7 +2,10 @@
 //! kombu) connect unmodified. `handshake.rs` opens the connection, `conn.rs` owns the loop and
 //! channel dispatch, one file per class of methods (`declare.rs`, `basic.rs`, `content.rs`),
 //! `translate.rs` maps content to core messages, `reply_code.rs` maps errors to reply codes.
+//! RabbitMQ extensions: `reply_to.rs` (direct reply-to), `ack_timeout.rs` (delivery
+//! acknowledgement timeout).
 
+mod ack_timeout;
 mod basic;
 mod channel;
 mod conn;
@@ -11,6 +14,7 @@ mod content;
 mod declare;
 mod handshake;
 mod reply_code;
+mod reply_to;
 mod translate;
 mod tx;
 
@@ -22,6 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::broker::{ConnectionId, Core};
+
+pub use ack_timeout::{set_consumer_timeout, DEFAULT as DEFAULT_CONSUMER_TIMEOUT};
 
 /// Connection ids for exclusive-queue ownership; distinct from MQTT's, shared per process.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);

@@ -68,12 +68,16 @@ impl Connection {
         // Highest tag first, so requeued messages keep their order (see basic_ack).
         let mut settlements = held.settlements;
         settlements.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+        let opened = self
+            .channel(id)?
+            .release_credit(settlements.iter().map(|s| &s.1));
         for (_, u, requeue) in settlements {
             match requeue {
                 None => u.queue.ack(u.id),
                 Some(requeue) => u.queue.reject(u.id, requeue),
             }
         }
+        self.after_release(id, opened, wbuf)?;
         send(wbuf, id, Method::TxCommitOk(TxCommitOk))
     }
 

@@ -1,7 +1,8 @@
 //! Consumers as a queue actor sees them: a sink to hand deliveries to, a prefetch window and
 //! the count of its unacknowledged messages; and the set of them, which decides who gets the
-//! next message (round-robin among those with credit, or only the first one registered for a
-//! single-active-consumer queue) and who may register (exclusive consumers).
+//! next message (the highest-priority consumers with credit, round-robin among equals, or only
+//! the first one registered for a single-active-consumer queue) and who may register
+//! (exclusive consumers).
 
 use std::sync::Arc;
 
@@ -61,6 +62,9 @@ pub(super) struct Consumer {
     pub exclusive: bool,
     /// Deliveries not yet settled.
     pub unacked: u32,
+    /// RabbitMQ's consumer priority (`x-priority`, default 0): lower ones receive only while
+    /// every higher one is blocked.
+    pub priority: i32,
 }
 
 impl Consumer {
@@ -75,6 +79,8 @@ pub(super) struct Consumers {
     list: Vec<Consumer>,
     /// Round-robin cursor: the slot to try first for the next message.
     next: usize,
+    /// The highest priority registered: a scan stops at the first consumer with credit at it.
+    top_priority: i32,
     /// `x-single-active-consumer`: only the first in `list` receives.
     single_active: bool,
 }
@@ -84,6 +90,7 @@ impl Consumers {
         Consumers {
             list: Vec::new(),
             next: 0,
+            top_priority: 0,
             single_active,
         }
     }
@@ -116,6 +123,7 @@ impl Consumers {
     /// idle, until those before it are gone.
     pub fn add(&mut self, consumer: Consumer) {
         self.list.push(consumer);
+        self.top_priority = self.highest_priority();
     }
 
     /// Removes the consumer tagged `tag`; true if it was there. Removal keeps the order, so the
@@ -123,6 +131,7 @@ impl Consumers {
     pub fn remove(&mut self, tag: &ConsumerTag) -> bool {
         let before = self.list.len();
         self.list.retain(|c| c.tag != *tag);
+        self.top_priority = self.highest_priority();
         before != self.list.len()
     }
 
@@ -130,19 +139,36 @@ impl Consumers {
         self.list.iter_mut().find(|c| c.tag == *tag)
     }
 
-    /// The slot of the consumer the next message goes to, if one has credit: round-robin over
-    /// all of them, or the active (first) one of a single-active-consumer queue.
+    /// The slot of the consumer the next message goes to, if one has credit: the
+    /// highest-priority consumers with credit, round-robin among them (RabbitMQ consumer
+    /// priorities), or the active (first) one of a single-active-consumer queue.
     pub fn next_with_credit(&mut self) -> Option<usize> {
         let n = if self.single_active {
             self.list.len().min(1)
         } else {
             self.list.len()
         };
-        let slot = (0..n)
-            .map(|i| (self.next + i) % n)
-            .find(|&i| self.list[i].has_credit())?;
+        // From the cursor, the first consumer with credit at the best priority seen: equal
+        // priorities take turns, a higher one always wins. With all priorities equal (the usual
+        // case) the scan stops at the first consumer with credit, as plain round-robin does.
+        let mut best: Option<usize> = None;
+        for slot in (0..n).map(|i| (self.next + i) % n) {
+            let c = &self.list[slot];
+            if best.is_some_and(|b| c.priority <= self.list[b].priority) || !c.has_credit() {
+                continue;
+            }
+            best = Some(slot);
+            if c.priority >= self.top_priority {
+                break;
+            }
+        }
+        let slot = best?;
         self.next = (slot + 1) % n;
         Some(slot)
+    }
+
+    fn highest_priority(&self) -> i32 {
+        self.list.iter().map(|c| c.priority).max().unwrap_or(0)
     }
 
     /// The consumer in `slot` (from `next_with_credit`, with no change in between).
@@ -153,6 +179,7 @@ impl Consumers {
     /// Removes every consumer (queue deletion).
     pub fn take_all(&mut self) -> Vec<Consumer> {
         self.next = 0;
+        self.top_priority = 0;
         std::mem::take(&mut self.list)
     }
 }

@@ -48,6 +48,20 @@ pub enum Outcome {
     Decided(Verdict),
 }
 
+/// How a consumer registers (AMQP basic.consume and its `x-priority` argument).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumeOptions {
+    /// Unacknowledged deliveries allowed at once; 0 = unlimited.
+    pub prefetch: u32,
+    /// Deliveries are settled when sent.
+    pub no_ack: bool,
+    /// No other consumer may join (and none may be there).
+    pub exclusive: bool,
+    /// Consumer priority: the queue serves the highest-priority consumers with credit first,
+    /// round-robin among equals (RabbitMQ's `x-priority`, default 0).
+    pub priority: i32,
+}
+
 /// A handle to a running queue actor; cheap to clone.
 #[derive(Clone)]
 pub struct QueueHandle {
@@ -206,7 +220,12 @@ impl QueueHandle {
         prefetch: u32,
         no_ack: bool,
     ) {
-        let consumer = consumer(tag, sink, prefetch, no_ack, false);
+        let options = ConsumeOptions {
+            prefetch,
+            no_ack,
+            ..ConsumeOptions::default()
+        };
+        let consumer = consumer(tag, sink, options);
         let _ = self.control.send(Control::Consume {
             consumer,
             reply: None,
@@ -225,8 +244,24 @@ impl QueueHandle {
         no_ack: bool,
         exclusive: bool,
     ) -> impl Future<Output = Result<(), ConsumeError>> + Send + 'static {
+        let options = ConsumeOptions {
+            prefetch,
+            no_ack,
+            exclusive,
+            priority: 0,
+        };
+        self.consume_with(tag, sink, options)
+    }
+
+    /// `consume_checked` with every option, including the consumer's priority.
+    pub fn consume_with(
+        &self,
+        tag: ConsumerTag,
+        sink: Arc<dyn ConsumerSink>,
+        options: ConsumeOptions,
+    ) -> impl Future<Output = Result<(), ConsumeError>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        let consumer = consumer(tag, sink, prefetch, no_ack, exclusive);
+        let consumer = consumer(tag, sink, options);
         let sent = self.control.send(Control::Consume {
             consumer,
             reply: Some(reply),
@@ -354,19 +389,14 @@ impl Subscriber for QueueHandle {
     }
 }
 
-fn consumer(
-    tag: ConsumerTag,
-    sink: Arc<dyn ConsumerSink>,
-    prefetch: u32,
-    no_ack: bool,
-    exclusive: bool,
-) -> Consumer {
+fn consumer(tag: ConsumerTag, sink: Arc<dyn ConsumerSink>, options: ConsumeOptions) -> Consumer {
     Consumer {
         tag,
         sink,
-        prefetch,
-        no_ack,
-        exclusive,
+        prefetch: options.prefetch,
+        no_ack: options.no_ack,
+        exclusive: options.exclusive,
         unacked: 0,
+        priority: options.priority,
     }
 }

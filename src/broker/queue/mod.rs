@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use consumer::{ConsumeError, ConsumerSink, ConsumerTag};
 pub use dead_letter::{DeadLetter, DeathReason, QueueHost};
-pub use handle::{spawn, spawn_hosted, Admission, Outcome, QueueHandle, Verdict};
+pub use handle::{spawn, spawn_hosted, Admission, ConsumeOptions, Outcome, QueueHandle, Verdict};
 
 use super::message::Message;
 

@@ -270,3 +270,39 @@ async fn get_takes_one_message_with_the_remaining_count() {
     assert_eq!(body(&again), b"1");
     assert!(again.redelivered);
 }
+
+async fn prioritised(
+    q: &QueueHandle,
+    tag: &str,
+    prefetch: u32,
+    priority: i32,
+) -> mpsc::UnboundedReceiver<QueueDelivery> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let options = ConsumeOptions {
+        prefetch,
+        priority,
+        ..ConsumeOptions::default()
+    };
+    q.consume_with(ConsumerTag(tag.into()), Arc::new(ChannelSink(tx)), options)
+        .await
+        .expect("admitted");
+    rx
+}
+
+#[tokio::test]
+async fn highest_priority_consumers_with_credit_take_turns() {
+    let q = spawn("q", QueueLimits::default(), memory());
+    let mut low = prioritised(&q, "low", 0, -1).await;
+    let mut a = prioritised(&q, "a", 2, 5).await;
+    let mut b = prioritised(&q, "b", 2, 5).await;
+    for i in 0..5 {
+        q.publish(message(&i.to_string()));
+    }
+    // a and b alternate until both windows are full; only then does `low` receive.
+    assert_eq!(&next(&mut a).await.message.body[..], b"0");
+    assert_eq!(&next(&mut b).await.message.body[..], b"1");
+    assert_eq!(&next(&mut a).await.message.body[..], b"2");
+    assert_eq!(&next(&mut b).await.message.body[..], b"3");
+    assert_eq!(&next(&mut low).await.message.body[..], b"4");
+    assert!(a.try_recv().is_err() && b.try_recv().is_err());
+}
