@@ -38,6 +38,10 @@ impl<M: Clone> RetainStore<M> {
     /// previous one [MQTT-3.3.1-5]; `None` deletes it [MQTT-3.3.1-10]. Returns the previous
     /// message.
     pub fn set(&self, topic: &str, message: Option<M>) -> Option<M> {
+        if topic.is_empty() {
+            // Not an MQTT topic name [MQTT-4.7.3-1]: nothing can be retained under it.
+            return None;
+        }
         let levels = routing_key::mqtt_levels(topic);
         let mut trie = self.trie.write();
         match message {
@@ -422,6 +426,10 @@ mod tests {
             let store = RetainStore::new();
             let mut model = std::collections::BTreeMap::new();
             for (i, (topic, keep)) in stored.iter().enumerate() {
+                if topic.is_empty() {
+                    prop_assert_eq!(store.set(topic, Some(i)), None, "empty topics are never stored");
+                    continue;
+                }
                 let message = keep.then_some(i);
                 prop_assert_eq!(store.set(topic, message), match message {
                     Some(m) => model.insert(topic.clone(), m),

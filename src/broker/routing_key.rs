@@ -22,9 +22,10 @@
 //! `a/#` matches `a` in both protocols). AMQP allows `#` and `*` in any position (`a.#.b`,
 //! `#.#`); MQTT requires `#` last [MQTT-4.7.1-2], which its decoder enforces.
 //!
-//! Empty levels are real levels: `a//b` has three, MQTT `/a` has two (`""`, `"a"`), and the empty
-//! AMQP routing key is one empty level. It therefore matches the bindings `""` and `#`, as in
-//! RabbitMQ; unlike RabbitMQ (which splits `""` into zero words) it also matches `*`.
+//! Empty levels are real levels: `a//b` has three, MQTT `/a` has two (`""`, `"a"`). The empty
+//! string alone has zero levels, as RabbitMQ splits the empty AMQP routing key into zero words:
+//! it matches the bindings `""` and `#` but not `*`. (MQTT never sees it: an empty topic name
+//! or filter is invalid there.)
 //!
 //! Topics whose first level starts with `$` are not matched by filters whose first level is a
 //! wildcard [MQTT-4.7.2-1]. The core applies this to AMQP bindings too, so an AMQP `#` binding does
@@ -89,9 +90,12 @@ impl std::error::Error for RoutingKeyError {}
 
 /// Splits an MQTT topic name or filter into levels, borrowing from `topic`.
 ///
-/// Never empty: `""` gives one empty level (the MQTT decoder rejects empty topics before this).
+/// `""` gives zero levels (the empty AMQP routing key; MQTT rejects empty topics before this).
 /// This runs on every MQTT publish, so it sizes the vector first: one allocation, no regrowth.
 pub fn mqtt_levels(topic: &str) -> Vec<&str> {
+    if topic.is_empty() {
+        return Vec::new();
+    }
     let separators = topic.bytes().filter(|&b| b == b'/').count();
     let mut levels = Vec::with_capacity(separators + 1);
     let mut start = 0;
@@ -110,6 +114,9 @@ pub fn mqtt_levels(topic: &str) -> Vec<&str> {
 /// Words without `/` are borrowed; only those needing the swap are allocated. The empty key gives
 /// one empty level. Use [`as_strs`] to get the `&[&str]` the matchers take.
 pub fn amqp_levels(key: &str) -> Vec<Cow<'_, str>> {
+    if key.is_empty() {
+        return Vec::new();
+    }
     key.split(AMQP_SEPARATOR).map(amqp_word_to_level).collect()
 }
 
@@ -161,6 +168,9 @@ pub fn amqp_key_to_mqtt_topic(key: &str) -> Cow<'_, str> {
 /// Does not validate; the MQTT decoder (or [`validate_mqtt_filter`]) has already rejected filters
 /// with partial wildcards or a `#` before the last level.
 pub fn parse_mqtt_filter(filter: &str) -> Vec<FilterLevel> {
+    if filter.is_empty() {
+        return Vec::new();
+    }
     filter
         .split(MQTT_SEPARATOR)
         .map(|level| match level {
@@ -175,6 +185,9 @@ pub fn parse_mqtt_filter(filter: &str) -> Vec<FilterLevel> {
 /// exactly `#` is [`FilterLevel::Many`] (in any position); other words are literal, with `/`
 /// turned into `.` (MQTT form). Every binding key is valid.
 pub fn parse_amqp_binding_key(key: &str) -> Vec<FilterLevel> {
+    if key.is_empty() {
+        return Vec::new();
+    }
     key.split(AMQP_SEPARATOR)
         .map(|word| match word {
             "*" => FilterLevel::One,
@@ -207,6 +220,10 @@ pub fn mqtt_filter_string(filter: &[FilterLevel]) -> Option<String> {
 /// Renders a filter as an AMQP binding key, or `None` if AMQP cannot express it: a literal that
 /// is exactly `*` or `#` (it would read back as a wildcard) or contains `/`.
 pub fn amqp_binding_key_string(filter: &[FilterLevel]) -> Option<String> {
+    if matches!(filter, [FilterLevel::Literal(s)] if s.is_empty()) {
+        // One empty word has no spelling: the empty key means zero words.
+        return None;
+    }
     let mut out = String::new();
     for (i, level) in filter.iter().enumerate() {
         if i > 0 {
@@ -393,7 +410,11 @@ mod tests {
         assert_eq!(mqtt_levels("/a"), ["", "a"]);
         assert_eq!(mqtt_levels("a/"), ["a", ""]);
         assert_eq!(mqtt_levels("/"), ["", ""]);
-        assert_eq!(as_strs(&amqp_levels("")), [""]);
+        assert!(
+            amqp_levels("").is_empty(),
+            "the empty key has zero words, as in RabbitMQ"
+        );
+        assert!(mqtt_levels("").is_empty());
         assert_eq!(as_strs(&amqp_levels(".a.")), ["", "a", ""]);
         assert_eq!(levels_to_amqp(&["", "a", ""]), ".a.");
         assert_eq!(levels_to_mqtt(&["", "a", ""]), "/a/");
@@ -412,7 +433,7 @@ mod tests {
         assert!(!a("", "a"));
         assert!(!a("a.#", ""));
         // One empty level, not zero words: `*` matches too (RabbitMQ differs here).
-        assert!(a("*", ""));
+        assert!(!a("*", ""), "RabbitMQ: `*` needs exactly one word");
     }
 
     #[test]
@@ -427,7 +448,7 @@ mod tests {
             [Many, lit("v1.2"), Many]
         );
         assert_eq!(parse_amqp_binding_key("a*.b#"), [lit("a*"), lit("b#")]);
-        assert_eq!(parse_amqp_binding_key(""), [lit("")]);
+        assert!(parse_amqp_binding_key("").is_empty());
     }
 
     #[test]
@@ -561,6 +582,8 @@ mod tests {
             topic in prop::collection::vec("[ab.$]{0,2}", 1..5),
         ) {
             let topic: Vec<&str> = topic.iter().map(String::as_str).collect();
+            // A single empty level has no string form (the empty string is zero levels).
+            prop_assume!(topic != [""]);
             let expected = filter_matches(&filter, &topic);
             let mqtt_topic = levels_to_mqtt(&topic);
             let amqp_key = levels_to_amqp(&topic);

@@ -266,3 +266,38 @@ async fn properties_survive_the_round_trip() {
     assert_eq!(d.properties.kind(), props.kind());
     assert_eq!(d.properties.app_id(), props.app_id());
 }
+
+#[tokio::test]
+async fn empty_routing_key_is_zero_words_as_in_rabbitmq() {
+    let b = broker().await;
+    let (_c, ch) = amqp::channel(&b).await;
+    for (q, key) in [("empty", ""), ("star", "*"), ("hash", "#")] {
+        amqp::queue(&ch, q).await;
+        bind(&ch, q, "amq.topic", key, FieldTable::default()).await;
+    }
+    let mut empty = amqp::consume(&ch, "empty").await;
+    let mut star = amqp::consume(&ch, "star").await;
+    let mut hash = amqp::consume(&ch, "hash").await;
+    publish(
+        &ch,
+        "amq.topic",
+        "",
+        b"no words",
+        BasicProperties::default(),
+    )
+    .await;
+    publish(
+        &ch,
+        "amq.topic",
+        "one",
+        b"one word",
+        BasicProperties::default(),
+    )
+    .await;
+    assert_eq!(amqp::next(&mut empty).await.data, b"no words");
+    assert_eq!(amqp::next(&mut hash).await.data, b"no words");
+    assert_eq!(amqp::next(&mut hash).await.data, b"one word");
+    // `*` needs exactly one word: it sees only the second message.
+    assert_eq!(amqp::next(&mut star).await.data, b"one word");
+    amqp::nothing(&mut empty).await;
+}
