@@ -49,6 +49,25 @@ pub struct Config {
     pub log_level: String,
     /// MQTT protocol settings, table `[mqtt]`.
     pub mqtt: MqttConfig,
+    /// AMQP protocol settings, table `[amqp]`.
+    pub amqp: AmqpConfig,
+}
+
+/// AMQP settings (`[amqp]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// Milliseconds a delivery may stay unacknowledged before its channel is closed with 406
+    /// (RabbitMQ's `consumer_timeout`, same default: 30 minutes).
+    pub consumer_timeout_ms: u64,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        AmqpConfig {
+            consumer_timeout_ms: 1_800_000,
+        }
+    }
 }
 
 /// MQTT settings (`[mqtt]` in the config file).
@@ -85,6 +104,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./ferromq-data"),
             log_level: "info".to_string(),
             mqtt: MqttConfig::default(),
+            amqp: AmqpConfig::default(),
         }
     }
 }

@@ -86,12 +86,12 @@ impl RunningBroker {
             tracing::info!(protocol = "amqp", address = %bound, "listening for AMQP on {bound}");
             amqp_addr = Some(bound);
             let serve: Serve = {
-                let core = Arc::clone(&core);
+                let amqp = crate::amqp::Amqp::new(Arc::clone(&core));
                 Arc::new(move |stream, peer, shutdown| {
                     Box::pin(crate::amqp::serve(
                         stream,
                         peer,
-                        Arc::clone(&core),
+                        Arc::clone(&amqp),
                         shutdown,
                     ))
                 })

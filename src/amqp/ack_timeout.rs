@@ -6,45 +6,14 @@
 //! the first entry of the channel's `unacked` map; the connection loop looks at that one entry
 //! per channel on a coarse timer ([`check_interval`]), never per delivery.
 //!
-//! The timeout is [`DEFAULT`] (RabbitMQ's 30 minutes) until the configuration grows a key for
-//! it. Meanwhile [`set_consumer_timeout`] overrides it per broker (tests use it to shorten it),
-//! keyed by the broker's `Core`, so brokers in one process do not see each other's value.
+//! The timeout is the `[amqp] consumer_timeout_ms` setting (RabbitMQ's default, 30 minutes).
 
-use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-use parking_lot::Mutex;
-
-use crate::broker::Core;
-
-/// RabbitMQ's default `consumer_timeout`: 1,800,000 ms.
-pub const DEFAULT: Duration = Duration::from_millis(1_800_000);
 
 /// The longest pause between two checks (RabbitMQ checks on its channel tick, once a minute).
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// The shortest pause between two checks, whatever the timeout.
 const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(20);
-
-/// Per-broker overrides; dead brokers' entries are dropped on the next `set_consumer_timeout`,
-/// so the list holds at most the live brokers that set one.
-static OVERRIDES: Mutex<Vec<(Weak<Core>, Duration)>> = parking_lot::const_mutex(Vec::new());
-
-/// Sets the delivery acknowledgement timeout of connections opened to `core`'s broker from now
-/// on (a stand-in for the `consumer_timeout` configuration key).
-pub fn set_consumer_timeout(core: &Arc<Core>, timeout: Duration) {
-    let mut overrides = OVERRIDES.lock();
-    overrides.retain(|(c, _)| c.strong_count() > 0 && !std::ptr::eq(c.as_ptr(), Arc::as_ptr(core)));
-    overrides.push((Arc::downgrade(core), timeout));
-}
-
-/// The timeout for a connection to `core`'s broker.
-pub fn consumer_timeout(core: &Arc<Core>) -> Duration {
-    OVERRIDES
-        .lock()
-        .iter()
-        .find(|(c, _)| std::ptr::eq(c.as_ptr(), Arc::as_ptr(core)))
-        .map_or(DEFAULT, |(_, t)| *t)
-}
 
 /// How often the connection loop looks for timed-out deliveries: a tenth of the timeout, within
 /// [`MIN_CHECK_INTERVAL`, `MAX_CHECK_INTERVAL`], so a delivery is caught at most 10% late
@@ -68,7 +37,10 @@ mod tests {
 
     #[test]
     fn check_interval_is_a_tenth_within_bounds() {
-        assert_eq!(check_interval(DEFAULT), MAX_CHECK_INTERVAL);
+        assert_eq!(
+            check_interval(Duration::from_millis(1_800_000)),
+            MAX_CHECK_INTERVAL
+        );
         assert_eq!(
             check_interval(Duration::from_secs(5)),
             Duration::from_millis(500)
@@ -79,7 +51,7 @@ mod tests {
     #[test]
     fn reply_text_matches_rabbitmq() {
         assert_eq!(
-            reply_text(1, DEFAULT),
+            reply_text(1, Duration::from_millis(1_800_000)),
             "delivery acknowledgement on channel 1 timed out. Timeout value used: 1800000 ms. \
              This timeout value can be configured, see consumers doc guide to learn more"
         );

@@ -312,7 +312,7 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let mid = method_id(60, 20);
-        let core = Arc::clone(&self.core);
+        let replies = Arc::clone(&self.adapter.replies);
         let mailbox = self.mailbox.clone();
         let channel = self.channel(id)?;
         // RabbitMQ's order of checks: tag reuse, then no-ack, then one per channel.
@@ -338,7 +338,7 @@ impl Connection {
             ));
         }
         channel.reply = Some(ReplyConsumer::register(
-            &core,
+            &replies,
             mailbox,
             id,
             Arc::clone(&tag),

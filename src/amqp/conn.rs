@@ -38,6 +38,8 @@ const CLOSE_OK_WAIT: Duration = Duration::from_secs(1);
 pub struct Connection {
     /// The routing core.
     pub core: Arc<Core>,
+    /// The AMQP adapter's shared state (direct reply-to registry).
+    pub adapter: Arc<super::Amqp>,
     /// This connection's id (exclusive queue ownership).
     pub id: ConnectionId,
     /// Peer address, for logs.
@@ -60,12 +62,13 @@ pub struct Connection {
 pub async fn run<S>(
     stream: S,
     peer: SocketAddr,
-    core: Arc<Core>,
+    adapter: Arc<super::Amqp>,
     id: ConnectionId,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let core = Arc::clone(&adapter.core);
     let mut io = Framed::new(stream);
     let timeout = Duration::from_secs(core.config.mqtt.connect_timeout_secs);
     let tuned = tokio::select! {
@@ -98,10 +101,11 @@ pub async fn run<S>(
     }
     tracing::debug!(%peer, user = %tuned.user, name = ?tuned.client_name, "AMQP connection open");
     let (mailbox, mut deliveries) = mpsc::unbounded_channel();
-    let consumer_timeout = ack_timeout::consumer_timeout(&core);
+    let consumer_timeout = Duration::from_millis(core.config.amqp.consumer_timeout_ms);
     let mut conn = Connection {
         consumer_timeout,
         core,
+        adapter,
         id,
         peer,
         tuned,

@@ -230,7 +230,7 @@ impl Connection {
         message: Arc<Message>,
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
-        let delivered = reply_to::deliver(&self.core, token, Arc::clone(&message));
+        let delivered = self.adapter.replies.deliver(token, Arc::clone(&message));
         if !delivered && m.mandatory {
             self.write_return(
                 id,

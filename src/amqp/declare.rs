@@ -138,7 +138,7 @@ impl Connection {
     ) -> Result<(), AmqpError> {
         let exists = name == super::reply_to::PSEUDO_QUEUE
             || super::reply_to::token_of(name.as_bytes())
-                .is_some_and(|t| super::reply_to::exists(&self.core, t));
+                .is_some_and(|t| self.adapter.replies.exists(t));
         if !exists {
             return Err(AmqpError::channel(
                 reply_code::NOT_FOUND,

@@ -27,16 +27,32 @@ use tokio::sync::watch;
 
 use crate::broker::{ConnectionId, Core};
 
-pub use ack_timeout::{set_consumer_timeout, DEFAULT as DEFAULT_CONSUMER_TIMEOUT};
-
 /// Connection ids for exclusive-queue ownership; distinct from MQTT's, shared per process.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
+/// State the AMQP connections of one broker share.
+pub struct Amqp {
+    /// The routing core.
+    pub core: Arc<Core>,
+    /// Direct reply-to consumers by token.
+    pub replies: Arc<reply_to::Registry>,
+}
+
+impl Amqp {
+    /// Adapter state over `core`.
+    pub fn new(core: Arc<Core>) -> Arc<Amqp> {
+        Arc::new(Amqp {
+            core,
+            replies: Arc::default(),
+        })
+    }
+}
+
 /// Serves one AMQP connection until it closes or the broker shuts down.
-pub async fn serve<S>(stream: S, peer: SocketAddr, core: Arc<Core>, shutdown: watch::Receiver<bool>)
+pub async fn serve<S>(stream: S, peer: SocketAddr, amqp: Arc<Amqp>, shutdown: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
-    conn::run(stream, peer, core, id, shutdown).await
+    conn::run(stream, peer, amqp, id, shutdown).await
 }

@@ -3,15 +3,15 @@
 //! broker rewrites it to `amq.rabbitmq.reply-to.<token>`; a reply published to the default
 //! exchange with that routing key goes straight to the consumer, with no queue in between.
 //!
-//! Owns the process-wide registry token -> reply consumer. An entry lives exactly as long as its
-//! [`ReplyConsumer`] (dropped with basic.cancel, the channel, or the connection), so a reply to a
-//! consumer that is gone finds nothing and is dropped (or returned if mandatory). Tokens are
-//! random (`random_token`), so they are not guessable and never collide across brokers; each
-//! entry also records its broker's `Core`, so a token is only honoured by the broker that issued
-//! it. Must not touch queues or routing: replies never enter the routing core.
+//! Owns the broker's registry token -> reply consumer ([`Registry`], one per broker, held by the
+//! AMQP adapter state). An entry lives exactly as long as its [`ReplyConsumer`] (dropped with
+//! basic.cancel, the channel, or the connection), so a reply to a consumer that is gone finds
+//! nothing and is dropped (or returned if mandatory). Tokens are random (`random_token`), so
+//! they are not guessable. Must not touch queues or routing: replies never enter the routing
+//! core.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use ferromq_amqp::ChannelId;
@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 
 use super::consumer::{Outbound, BACKLOG_HIGH};
 use crate::broker::message::Message;
-use crate::broker::Core;
 
 /// The pseudo-queue a reply consumer consumes from, and the `reply_to` value a request carries.
 pub const PSEUDO_QUEUE: &str = "amq.rabbitmq.reply-to";
@@ -33,16 +32,17 @@ const REPLY_BACKLOG_MAX: usize = BACKLOG_HIGH;
 
 /// Where replies for one token go.
 struct Target {
-    /// Address of the broker's `Core` that issued the token (identity only, never dereferenced).
-    core: usize,
     mailbox: mpsc::UnboundedSender<Outbound>,
     channel: ChannelId,
     consumer_tag: Arc<str>,
     backlog: Arc<AtomicUsize>,
 }
 
-/// Every live reply consumer of the process, by token.
-static TARGETS: LazyLock<DashMap<Box<str>, Target>> = LazyLock::new(DashMap::new);
+/// Every live reply consumer of one broker, by token.
+#[derive(Default)]
+pub struct Registry {
+    targets: DashMap<Box<str>, Target>,
+}
 
 /// A channel's reply consumer (at most one per channel, RabbitMQ's `reply_consumer`).
 /// Dropping it unregisters the token.
@@ -51,29 +51,33 @@ pub struct ReplyConsumer {
     pub tag: Arc<str>,
     /// The full rewritten `reply_to`: `amq.rabbitmq.reply-to.<token>`.
     address: String,
+    registry: Arc<Registry>,
 }
 
 impl ReplyConsumer {
     /// Registers a reply consumer writing to `mailbox` as `channel` / `tag`.
     pub fn register(
-        core: &Arc<Core>,
+        registry: &Arc<Registry>,
         mailbox: mpsc::UnboundedSender<Outbound>,
         channel: ChannelId,
         tag: Arc<str>,
     ) -> ReplyConsumer {
         let token = crate::broker::vhost::random_token();
         let address = format!("{PREFIX}{token}");
-        TARGETS.insert(
+        registry.targets.insert(
             token.into(),
             Target {
-                core: core_id(core),
                 mailbox,
                 channel,
                 consumer_tag: Arc::clone(&tag),
                 backlog: Arc::new(AtomicUsize::new(0)),
             },
         );
-        ReplyConsumer { tag, address }
+        ReplyConsumer {
+            tag,
+            address,
+            registry: Arc::clone(registry),
+        }
     }
 
     /// The `reply_to` a request published on this channel carries.
@@ -85,7 +89,7 @@ impl ReplyConsumer {
 impl Drop for ReplyConsumer {
     fn drop(&mut self) {
         if let Some(token) = token_of(self.address.as_bytes()) {
-            TARGETS.remove(token);
+            self.registry.targets.remove(token);
         }
     }
 }
@@ -108,38 +112,36 @@ pub fn token_of(routing_key: &[u8]) -> Option<&str> {
     std::str::from_utf8(rest).ok().filter(|t| !t.is_empty())
 }
 
-/// True if `token` names a live reply consumer of this broker (queue.declare of
-/// `amq.rabbitmq.reply-to.<token>`).
-pub fn exists(core: &Arc<Core>, token: &str) -> bool {
-    TARGETS
-        .get(token)
-        .is_some_and(|t| t.core == core_id(core) && !t.mailbox.is_closed())
-}
-
-/// Hands a reply to the consumer behind `token`; false if there is none (gone, another
-/// broker's, or its backlog is full), and the caller drops or returns the message.
-pub fn deliver(core: &Arc<Core>, token: &str, message: Arc<Message>) -> bool {
-    let Some(target) = TARGETS.get(token).filter(|t| t.core == core_id(core)) else {
-        return false;
-    };
-    if target.backlog.load(Ordering::Relaxed) >= REPLY_BACKLOG_MAX {
-        return false;
+impl Registry {
+    /// True if `token` names a live reply consumer (queue.declare of
+    /// `amq.rabbitmq.reply-to.<token>`).
+    pub fn exists(&self, token: &str) -> bool {
+        self.targets
+            .get(token)
+            .is_some_and(|t| !t.mailbox.is_closed())
     }
-    target.backlog.fetch_add(1, Ordering::Relaxed);
-    let sent = target.mailbox.send(Outbound::Reply(Reply {
-        channel: target.channel,
-        consumer_tag: Arc::clone(&target.consumer_tag),
-        message,
-        backlog: Arc::clone(&target.backlog),
-    }));
-    if sent.is_err() {
-        target.backlog.fetch_sub(1, Ordering::Relaxed);
-    }
-    sent.is_ok()
-}
 
-fn core_id(core: &Arc<Core>) -> usize {
-    Arc::as_ptr(core) as usize
+    /// Hands a reply to the consumer behind `token`; false if there is none (gone, or its
+    /// backlog is full), and the caller drops or returns the message.
+    pub fn deliver(&self, token: &str, message: Arc<Message>) -> bool {
+        let Some(target) = self.targets.get(token) else {
+            return false;
+        };
+        if target.backlog.load(Ordering::Relaxed) >= REPLY_BACKLOG_MAX {
+            return false;
+        }
+        target.backlog.fetch_add(1, Ordering::Relaxed);
+        let sent = target.mailbox.send(Outbound::Reply(Reply {
+            channel: target.channel,
+            consumer_tag: Arc::clone(&target.consumer_tag),
+            message,
+            backlog: Arc::clone(&target.backlog),
+        }));
+        if sent.is_err() {
+            target.backlog.fetch_sub(1, Ordering::Relaxed);
+        }
+        sent.is_ok()
+    }
 }
 
 #[cfg(test)]

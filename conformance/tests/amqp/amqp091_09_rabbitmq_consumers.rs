@@ -269,8 +269,7 @@ async fn per_consumer_and_global_prefetch_both_apply() {
 
 #[tokio::test]
 async fn unacked_delivery_times_out_closes_the_channel_and_is_requeued() {
-    let b = broker().await;
-    ferromq::amqp::set_consumer_timeout(b.core(), Duration::from_millis(300));
+    let b = conformance::broker_with(|c| c.amqp.consumer_timeout_ms = 300).await;
     let (_c, ch) = amqp::channel(&b).await;
     amqp::queue(&ch, "slow").await;
     ch.basic_publish("", "slow", Default::default(), b"m", Default::default())
@@ -293,8 +292,7 @@ async fn unacked_delivery_times_out_closes_the_channel_and_is_requeued() {
 
 #[tokio::test]
 async fn acked_deliveries_do_not_time_out() {
-    let b = broker().await;
-    ferromq::amqp::set_consumer_timeout(b.core(), Duration::from_millis(200));
+    let b = conformance::broker_with(|c| c.amqp.consumer_timeout_ms = 200).await;
     let (_c, ch) = amqp::channel(&b).await;
     amqp::queue(&ch, "fast").await;
     let mut cons = amqp::consume(&ch, "fast").await;
