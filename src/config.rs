@@ -247,6 +247,13 @@ mod tests {
     }
 
     #[test]
+    fn amqp_table_parses() {
+        let c = Config::from_toml("[amqp]\nconsumer_timeout_ms = 5000\n").unwrap();
+        assert_eq!(c.amqp.consumer_timeout_ms, 5000);
+        assert_eq!(Config::default().amqp.consumer_timeout_ms, 1_800_000);
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         assert!(Config::from_toml("mqtt_lisen = \"x\"").is_err());
     }
