@@ -21,7 +21,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -49,6 +49,11 @@ pub struct TopicIndex<T> {
     /// Keys the hashes of topics and exact filters. Seeded per index, because topics are chosen
     /// by peers and a fixed hash would let them flood one bucket.
     hasher: RandomState,
+    /// Number of bindings, kept beside the lock's own count for lock-free `len`.
+    bound: AtomicUsize,
+    /// Apply [MQTT-4.7.2-1] (wildcard-first filters skip `$` topics). MQTT needs it; AMQP
+    /// topic exchanges (RabbitMQ) do not have it.
+    dollar_rule: bool,
 }
 
 impl<T> TopicIndex<T>
@@ -60,6 +65,11 @@ where
     /// The cache is split into shards by topic hash; a full shard is emptied before it takes a new
     /// entry, which keeps hits free of eviction bookkeeping.
     pub fn new(cache_capacity: usize) -> Self {
+        Self::with_dollar_rule(cache_capacity, true)
+    }
+
+    /// Like [`TopicIndex::new`], choosing whether wildcard-first filters skip `$` topics.
+    pub fn with_dollar_rule(cache_capacity: usize, dollar_rule: bool) -> Self {
         TopicIndex {
             bindings: RwLock::new(Bindings {
                 root: Node::default(),
@@ -70,6 +80,8 @@ where
             generation: AtomicU64::new(0),
             cache: MatchCache::new(cache_capacity),
             hasher: RandomState::new(),
+            bound: AtomicUsize::new(0),
+            dollar_rule,
         }
     }
 
@@ -86,6 +98,7 @@ where
         };
         if added {
             bindings.len += 1;
+            self.bound.store(bindings.len, Ordering::Release);
             if has_inner_many(filter) {
                 bindings.inner_many += 1;
             }
@@ -107,6 +120,7 @@ where
         };
         if removed {
             bindings.len -= 1;
+            self.bound.store(bindings.len, Ordering::Release);
             if has_inner_many(filter) {
                 bindings.inner_many -= 1;
             }
@@ -135,7 +149,7 @@ where
             let bindings = self.bindings.read();
             // Read under the read lock, so it names exactly the state `found` was computed from.
             let generation = self.generation.load(Ordering::Acquire);
-            (bindings.collect(hash, topic), generation)
+            (bindings.collect(hash, topic, self.dollar_rule), generation)
         };
         // Even an empty result gets its own `Arc` (16 bytes, only when computed): one shared empty
         // `Arc` would be a reference count that every core writes on every unmatched publish.
@@ -148,7 +162,8 @@ where
 
     /// Number of (filter, value) bindings.
     pub fn len(&self) -> usize {
-        self.bindings.read().len
+        // Mirrored outside the lock: routing asks on every publish and must not take it.
+        self.bound.load(Ordering::Acquire)
     }
 
     /// True if nothing is bound.
@@ -230,7 +245,7 @@ impl<T: Clone + Eq + Hash> Bindings<T> {
     }
 
     /// Every value whose filter matches `topic`, once per filter.
-    fn collect(&self, hash: u64, topic: &[&str]) -> Vec<T> {
+    fn collect(&self, hash: u64, topic: &[&str], dollar_rule: bool) -> Vec<T> {
         let mut out = Vec::new();
         if let Some(bucket) = self.exact.get(&hash) {
             if let Some(entry) = bucket.iter().find(|e| e.levels.is(topic)) {
@@ -238,7 +253,8 @@ impl<T: Clone + Eq + Hash> Bindings<T> {
             }
         }
         if !self.root.is_empty() {
-            self.root.walk(topic, self.inner_many > 0, &mut out);
+            self.root
+                .walk(topic, self.inner_many > 0, dollar_rule, &mut out);
         }
         out
     }
@@ -360,11 +376,11 @@ impl<T: Clone + Eq + Hash> Node<T> {
     /// some filter has a `#` before its end: then a node can be reached at the same topic position
     /// along several paths (`#.#`), and visiting each (node, position) once keeps both the output
     /// free of duplicates and the walk polynomial.
-    fn walk(&self, topic: &[&str], dedup: bool, out: &mut Vec<T>) {
+    fn walk(&self, topic: &[&str], dedup: bool, dollar_rule: bool, out: &mut Vec<T>) {
         // [MQTT-4.7.2-1] Filters starting with a wildcard skip `$` topics. Only the root's `+`
         // and `#` children start such filters, and only the root is visited at position 0
         // (other nodes at position 0 hang below the root's `#`, which is skipped).
-        let dollar = topic.first().is_some_and(|level| level.starts_with('$'));
+        let dollar = dollar_rule && topic.first().is_some_and(|level| level.starts_with('$'));
         let mut seen: HashSet<(*const Node<T>, usize)> = HashSet::new();
         let mut stack: Vec<(&Node<T>, usize)> = vec![(self, 0)];
         while let Some((node, pos)) = stack.pop() {

@@ -125,3 +125,44 @@ async fn amqp_keys_mqtt_cannot_carry_are_not_sent_to_mqtt() {
     );
     assert_eq!(&p.payload[..], b"ok");
 }
+
+#[tokio::test]
+async fn dollar_keys_reach_amqp_hash_bindings_but_not_mqtt_hash_subscribers() {
+    let b = broker().await;
+    let mut mqtt_all = v4::connect(&b, "all").await;
+    mqtt_all.subscribe("#", QoS::AtMostOnce).await;
+    let (_c, ch) = amqp::channel(&b).await;
+    amqp::queue(&ch, "everything").await;
+    ch.queue_bind(
+        "everything",
+        "amq.topic",
+        "#",
+        QueueBindOptions::default(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let mut cons = amqp::consume(&ch, "everything").await;
+    ch.basic_publish(
+        "amq.topic",
+        "$internal.x",
+        Default::default(),
+        b"dollar",
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    ch.basic_publish(
+        "amq.topic",
+        "plain.x",
+        Default::default(),
+        b"plain",
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    // RabbitMQ's topic exchange has no `$` rule; MQTT's [MQTT-4.7.2-1] applies to MQTT only.
+    assert_eq!(amqp::next(&mut cons).await.data, b"dollar");
+    assert_eq!(amqp::next(&mut cons).await.data, b"plain");
+    assert_eq!(mqtt_all.publish().await.topic, "plain/x");
+}

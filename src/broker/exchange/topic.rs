@@ -1,7 +1,8 @@
-//! The topic exchange: bindings with wildcards over routing-key levels, backed by the topic
-//! index. MQTT filters and AMQP binding keys land in the same index as level filters, which is
-//! how an MQTT subscription and an AMQP queue binding see the same messages. Binding arguments
-//! play no part in topic routing.
+//! The topic exchange: bindings with wildcards over routing-key levels, backed by topic indexes.
+//! MQTT filters and AMQP binding keys are both level filters, which is how an MQTT subscription
+//! and an AMQP queue binding see the same messages. They sit in two indexes only because the MQTT
+//! rule that wildcard-first filters skip `$` topics [MQTT-4.7.2-1] must not apply to AMQP
+//! bindings (RabbitMQ has no such rule). Binding arguments play no part in topic routing.
 
 use std::sync::Arc;
 
@@ -16,14 +17,25 @@ const MATCH_CACHE_CAPACITY: usize = 4096;
 
 /// A topic exchange.
 pub struct TopicExchange {
-    index: TopicIndex<Binding>,
+    mqtt: TopicIndex<Binding>,
+    amqp: TopicIndex<Binding>,
 }
 
 impl TopicExchange {
     /// An exchange with no bindings.
     pub fn new() -> TopicExchange {
         TopicExchange {
-            index: TopicIndex::new(MATCH_CACHE_CAPACITY),
+            mqtt: TopicIndex::with_dollar_rule(MATCH_CACHE_CAPACITY, true),
+            amqp: TopicIndex::with_dollar_rule(MATCH_CACHE_CAPACITY, false),
+        }
+    }
+}
+
+impl TopicExchange {
+    fn index(&self, key: BindingKey<'_>) -> &TopicIndex<Binding> {
+        match key {
+            BindingKey::Mqtt(_) => &self.mqtt,
+            BindingKey::Amqp(_) => &self.amqp,
         }
     }
 }
@@ -36,15 +48,32 @@ impl Default for TopicExchange {
 
 impl ExchangeType for TopicExchange {
     fn route(&self, _message: &Message, levels: &[&str]) -> Arc<[Binding]> {
-        self.index.matches(levels)
+        // An index with no bindings is not consulted: a broker used by one protocol pays for
+        // one lookup, and joins (one allocation) happen only when both protocols match.
+        let mqtt = (!self.mqtt.is_empty()).then(|| self.mqtt.matches(levels));
+        let amqp = (!self.amqp.is_empty()).then(|| self.amqp.matches(levels));
+        match (mqtt, amqp) {
+            (Some(m), Some(a)) if !m.is_empty() && !a.is_empty() => {
+                m.iter().chain(a.iter()).cloned().collect()
+            }
+            (Some(m), Some(a)) => {
+                if m.is_empty() {
+                    a
+                } else {
+                    m
+                }
+            }
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => Arc::from([]),
+        }
     }
 
     fn bind(&self, key: BindingKey<'_>, _arguments: &Headers, binding: Binding) -> bool {
-        self.index.insert(&key.filter_levels(), binding)
+        self.index(key).insert(&key.filter_levels(), binding)
     }
 
     fn unbind(&self, key: BindingKey<'_>, _arguments: &Headers, binding: &Binding) -> bool {
-        self.index.remove(&key.filter_levels(), binding)
+        self.index(key).remove(&key.filter_levels(), binding)
     }
 }
 
@@ -94,5 +123,20 @@ mod tests {
         );
         assert!(has(&route(&x, "fw/v1.2/status"), &b));
         assert!(route(&x, "fw/v1/2/status").is_empty());
+    }
+
+    #[test]
+    fn dollar_rule_applies_to_mqtt_filters_only() {
+        let x = TopicExchange::new();
+        let (_a, mqtt) = destination();
+        let (_b, amqp) = destination();
+        let none = Headers::empty();
+        x.bind(BindingKey::Mqtt("#"), none, mqtt.clone());
+        x.bind(BindingKey::Amqp("#"), none, amqp.clone());
+        // [MQTT-4.7.2-1] for the MQTT subscription; RabbitMQ has no such rule.
+        let r = route(&x, "$SYS/broker/uptime");
+        assert!(has(&r, &amqp) && !has(&r, &mqtt));
+        let r = route(&x, "plain");
+        assert!(has(&r, &amqp) && has(&r, &mqtt));
     }
 }
