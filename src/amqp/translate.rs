@@ -92,12 +92,53 @@ pub fn to_properties(message: &Message) -> BasicProperties {
             out.app_id = short(&a.app_id);
             out.cluster_id = short(&a.cluster_id);
         }
-        None => {
-            // Not from AMQP (an MQTT publish): QoS >= 1 means persistent.
-            out.delivery_mode = Some(if message.qos > 0 { 2 } else { 1 });
-        }
+        None => from_mqtt(message, &mut out),
     }
     out
+}
+
+/// Properties of a message published by MQTT, as an AMQP consumer sees them (README, "MQTT and
+/// AMQP on one core"): QoS >= 1 is persistent; User Properties become headers in order, plus
+/// RabbitMQ's `x-mqtt-publish-qos`; Correlation Data becomes `correlation_id` and the Response
+/// Topic `reply_to` (in AMQP spelling); the remaining Message Expiry Interval becomes
+/// `expiration`. What a short string cannot hold (over 255 bytes) travels in a header instead
+/// (`x-mqtt-correlation-data`, `x-mqtt-response-topic`), so nothing is dropped.
+fn from_mqtt(message: &Message, out: &mut BasicProperties) {
+    let p = &message.properties;
+    out.delivery_mode = Some(if message.qos > 0 { 2 } else { 1 });
+    let mut headers = FieldTable::default();
+    for (k, v) in &p.user_properties {
+        let value = FieldValue::LongString(Bytes::copy_from_slice(v.as_bytes()));
+        headers.push(ShortString::truncating(k), value);
+    }
+    headers.push(
+        ShortString::from_static("x-mqtt-publish-qos"),
+        FieldValue::I8(message.qos as i8),
+    );
+    if let Some(data) = &p.correlation_data {
+        match ShortString::try_from(data.clone()) {
+            Ok(id) => out.correlation_id = Some(id),
+            Err(_) => headers.push(
+                ShortString::from_static("x-mqtt-correlation-data"),
+                FieldValue::ByteArray(data.clone()),
+            ),
+        }
+    }
+    if let Some(topic) = &p.response_topic {
+        let key = routing_key::mqtt_topic_to_amqp_key(topic);
+        match ShortString::try_from(key.as_ref()) {
+            Ok(reply_to) => out.reply_to = Some(reply_to),
+            Err(_) => headers.push(
+                ShortString::from_static("x-mqtt-response-topic"),
+                FieldValue::LongString(Bytes::copy_from_slice(key.as_bytes())),
+            ),
+        }
+    }
+    if let Some(at) = message.expires_at {
+        let ms = at.saturating_duration_since(Instant::now()).as_millis();
+        out.expiration = ShortString::try_from(ms.to_string()).ok();
+    }
+    out.headers = Some(headers);
 }
 
 /// A field table as core headers.

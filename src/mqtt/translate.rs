@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use ferromq_mqtt::{PacketId, Properties as WireProperties, Publish, QoS};
 
 use super::session::Outgoing;
-use crate::broker::message::{Message, Origin, Properties};
+use crate::broker::message::{AmqpProperties, HeaderValue, Message, Origin, Properties};
+use crate::broker::routing_key;
 
 /// A client's PUBLISH (topic already resolved from any alias) as a core message published to
 /// `exchange` (the MQTT exchange).
@@ -74,22 +75,71 @@ pub fn to_publish(
 ) -> Publish {
     let m = &outgoing.message;
     let p = &m.properties;
+    let mut properties = WireProperties {
+        payload_format_indicator: p.payload_is_utf8.then_some(1),
+        message_expiry_interval: m.remaining_expiry_secs(now),
+        content_type: p.content_type.clone(),
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data.clone(),
+        subscription_identifiers: outgoing.subscription_ids.clone(),
+        user_properties: p.user_properties.clone(),
+        ..WireProperties::default()
+    };
+    if let Some(amqp) = p.amqp.as_deref() {
+        from_amqp(amqp, &mut properties);
+    }
     Publish {
         dup,
         qos: QoS::from_u8(outgoing.qos).unwrap_or(QoS::AtMostOnce),
         retain: outgoing.retain,
         topic: m.topic.clone(),
         packet_id,
-        properties: WireProperties {
-            payload_format_indicator: p.payload_is_utf8.then_some(1),
-            message_expiry_interval: m.remaining_expiry_secs(now),
-            content_type: p.content_type.clone(),
-            response_topic: p.response_topic.clone(),
-            correlation_data: p.correlation_data.clone(),
-            subscription_identifiers: outgoing.subscription_ids.clone(),
-            user_properties: p.user_properties.clone(),
-            ..WireProperties::default()
-        },
+        properties,
         payload: m.body.clone(),
     }
+}
+
+/// Properties of a message published by AMQP, as an MQTT 5 subscriber sees them (README, "MQTT
+/// and AMQP on one core"): `correlation_id` becomes Correlation Data, `reply_to` the Response
+/// Topic (in MQTT spelling), headers with a scalar value become User Properties in order (text
+/// as is, numbers and booleans in decimal / `true` / `false`); headers holding tables, arrays,
+/// byte arrays or void have no MQTT form and are left out (the message itself is delivered).
+/// `expiration` already set the message's expiry, sent as the Message Expiry Interval.
+fn from_amqp(a: &AmqpProperties, out: &mut WireProperties) {
+    if let Some(id) = &a.correlation_id {
+        out.correlation_data = Some(id.clone());
+    }
+    if let Some(reply_to) = &a.reply_to {
+        let key = String::from_utf8_lossy(reply_to);
+        out.response_topic = Some(routing_key::amqp_key_to_mqtt_topic(&key).into_owned());
+    }
+    if let Some(headers) = &a.headers {
+        for (k, v) in &headers.0 {
+            if let Some(text) = scalar_text(v) {
+                out.user_properties.push((k.clone(), text));
+            }
+        }
+    }
+}
+
+fn scalar_text(v: &HeaderValue) -> Option<String> {
+    Some(match v {
+        HeaderValue::LongString(b) => std::str::from_utf8(b).ok()?.to_string(),
+        HeaderValue::Bool(b) => b.to_string(),
+        HeaderValue::F32(f) => f.to_string(),
+        HeaderValue::F64(f) => f.to_string(),
+        HeaderValue::Timestamp(t) => t.to_string(),
+        HeaderValue::Decimal { scale, value } => {
+            let digits = value.to_string();
+            let scale = usize::from(*scale);
+            if scale == 0 {
+                digits
+            } else {
+                let padded = format!("{digits:0>width$}", width = scale + 1);
+                let (int, frac) = padded.split_at(padded.len() - scale);
+                format!("{int}.{frac}")
+            }
+        }
+        other => other.as_i64()?.to_string(),
+    })
 }

@@ -166,3 +166,115 @@ async fn dollar_keys_reach_amqp_hash_bindings_but_not_mqtt_hash_subscribers() {
     assert_eq!(amqp::next(&mut cons).await.data, b"plain");
     assert_eq!(mqtt_all.publish().await.topic, "plain/x");
 }
+
+#[tokio::test]
+async fn mqtt5_properties_arrive_as_amqp_properties() {
+    use rumqttc::v5::mqttbytes::v5::PublishProperties;
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    let b = broker().await;
+    let (_c, ch) = amqp::channel(&b).await;
+    amqp::queue(&ch, "props").await;
+    ch.queue_bind(
+        "props",
+        "amq.topic",
+        "req.#",
+        QueueBindOptions::default(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let mut cons = amqp::consume(&ch, "props").await;
+    let device = conformance::v5::connect(&b, "device5").await;
+    let props = PublishProperties {
+        content_type: Some("application/json".into()),
+        correlation_data: Some(bytes::Bytes::from_static(b"corr-7")),
+        response_topic: Some("replies/v1.0".into()),
+        message_expiry_interval: Some(60),
+        user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
+        ..PublishProperties::default()
+    };
+    device
+        .client
+        .publish_with_properties("req/x", QoS5::AtLeastOnce, false, "{}", props)
+        .await
+        .unwrap();
+    let d = amqp::next(&mut cons).await;
+    let p = &d.properties;
+    assert_eq!(
+        p.content_type().as_ref().map(|s| s.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(
+        p.correlation_id().as_ref().map(|s| s.as_str()),
+        Some("corr-7")
+    );
+    // The response topic in AMQP spelling: levels swap separators.
+    assert_eq!(
+        p.reply_to().as_ref().map(|s| s.as_str()),
+        Some("replies.v1/0")
+    );
+    let ms: u64 = p.expiration().as_ref().unwrap().as_str().parse().unwrap();
+    assert!((59_000..=60_000).contains(&ms), "{ms}");
+    let headers = p.headers().as_ref().expect("headers");
+    let inner = headers.inner();
+    assert_eq!(
+        inner.get("x-mqtt-publish-qos"),
+        Some(&lapin::types::AMQPValue::ShortShortInt(1))
+    );
+    assert_eq!(
+        inner.get("k"),
+        Some(&lapin::types::AMQPValue::LongString("w".into()))
+    );
+}
+
+#[tokio::test]
+async fn amqp_properties_arrive_as_mqtt5_properties() {
+    use lapin::types::{AMQPValue, FieldTable};
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    let b = broker().await;
+    let mut sub = conformance::v5::connect(&b, "svc5").await;
+    sub.client
+        .subscribe("rpc/#", QoS5::AtLeastOnce)
+        .await
+        .unwrap();
+    sub.next("SUBACK", |p| {
+        matches!(p, rumqttc::v5::mqttbytes::v5::Packet::SubAck(_)).then_some(())
+    })
+    .await;
+    let (_c, ch) = amqp::channel(&b).await;
+    let mut headers = FieldTable::default();
+    headers.insert("tenant".into(), AMQPValue::LongString("acme".into()));
+    headers.insert("attempt".into(), AMQPValue::LongInt(3));
+    headers.insert(
+        "nested".into(),
+        AMQPValue::FieldTable(FieldTable::default()),
+    );
+    let props = lapin::BasicProperties::default()
+        .with_content_type("text/plain".into())
+        .with_correlation_id("c-42".into())
+        .with_reply_to("answers.v2/1".into())
+        .with_expiration("30000".into())
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    ch.basic_publish("amq.topic", "rpc.call", Default::default(), b"ping", props)
+        .await
+        .unwrap();
+    let p = sub.publish().await;
+    assert_eq!(&p.topic[..], b"rpc/call");
+    assert_eq!(p.qos, QoS5::AtLeastOnce, "persistent arrives as QoS 1");
+    let props = p.properties.expect("properties");
+    assert_eq!(props.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(props.correlation_data.as_deref(), Some(&b"c-42"[..]));
+    assert_eq!(props.response_topic.as_deref(), Some("answers/v2.1"));
+    let left = props.message_expiry_interval.expect("expiry");
+    assert!((29..=30).contains(&left), "{left}");
+    // Scalar headers become user properties in wire order (lapin writes its table sorted by
+    // name); the nested table has no MQTT form.
+    assert_eq!(
+        props.user_properties,
+        vec![
+            ("attempt".into(), "3".into()),
+            ("tenant".into(), "acme".into())
+        ]
+    );
+}
