@@ -158,14 +158,20 @@ impl Connection {
         }
         let m = assembly.method;
         let exchange = String::from_utf8_lossy(m.exchange.as_bytes()).into_owned();
-        let message = translate::to_message(
+        let mut message = translate::to_message(
             &exchange,
             m.routing_key.as_bytes(),
             properties,
             body,
             Instant::now(),
         );
+        // RabbitMQ's MQTT plugin: an AMQP publish to the MQTT exchange with header
+        // `x-mqtt-retain: true` is retained for MQTT subscribers.
+        let vhost = &self.core.vhost;
+        message.retain =
+            *exchange == *vhost.mqtt_exchange().name && translate::wants_retain(&message);
         let message = Arc::new(message);
+        vhost.update_retained(&message);
         if exchange.is_empty() {
             if let Some(token) = reply_to::token_of(m.routing_key.as_bytes()) {
                 return self.publish_reply(id, &m, token, message, wbuf);

@@ -62,6 +62,15 @@ pub fn to_message(
     }
 }
 
+/// True when the AMQP headers carry `x-mqtt-retain: true`.
+pub fn wants_retain(message: &Message) -> bool {
+    message
+        .amqp_headers()
+        .and_then(|h| h.get("x-mqtt-retain"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
 /// The routing key an AMQP consumer sees for a core message.
 pub fn routing_key_of(message: &Message) -> ShortString {
     let key = routing_key::mqtt_topic_to_amqp_key(&message.topic);

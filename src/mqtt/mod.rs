@@ -64,11 +64,7 @@ impl Mqtt {
     /// awaits them before reading on.
     pub fn publish(&self, message: Arc<Message>, pending: &mut Vec<Pending>) -> usize {
         let vhost = &self.core.vhost;
-        if message.retain {
-            // An empty retained payload deletes the retained message [MQTT-3.3.1-6].
-            let keep = (!message.body.is_empty()).then(|| Arc::clone(&message));
-            vhost.retained.set(&message.topic, keep);
-        }
+        vhost.update_retained(&message);
         let bindings = vhost.route_mqtt(&message);
         dispatch(&message, &bindings, pending)
     }

@@ -278,3 +278,38 @@ async fn amqp_properties_arrive_as_mqtt5_properties() {
         ]
     );
 }
+
+#[tokio::test]
+async fn amqp_publish_with_x_mqtt_retain_is_retained_for_mqtt() {
+    use lapin::types::{AMQPValue, FieldTable};
+    let b = broker().await;
+    let (_c, ch) = amqp::channel(&b).await;
+    ch.confirm_select(Default::default()).await.unwrap();
+    let mut retain = FieldTable::default();
+    retain.insert("x-mqtt-retain".into(), AMQPValue::Boolean(true));
+    let kept = lapin::BasicProperties::default().with_headers(retain);
+    for (key, body, props) in [
+        ("status.door", &b"open"[..], kept),
+        (
+            "status.window",
+            &b"not retained"[..],
+            lapin::BasicProperties::default(),
+        ),
+    ] {
+        ch.basic_publish("amq.topic", key, Default::default(), body, props)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut sub = v4::connect(&b, "late").await;
+    sub.subscribe("status/+", QoS::AtLeastOnce).await;
+    let p = sub.publish().await;
+    assert_eq!(p.topic, "status/door");
+    assert_eq!(&p.payload[..], b"open");
+    assert!(
+        p.retain,
+        "[MQTT-3.3.1-8] retained messages are sent with RETAIN 1"
+    );
+    sub.no_publish().await;
+}

@@ -190,6 +190,16 @@ impl Vhost {
         &self.mqtt_exchange
     }
 
+    /// Keeps or clears the retained message of a message's topic when it carries the retain
+    /// flag; an empty body deletes [MQTT-3.3.1-6]. Used by MQTT publishes and by AMQP publishes
+    /// to the MQTT exchange with `x-mqtt-retain: true`.
+    pub fn update_retained(&self, message: &Arc<Message>) {
+        if message.retain {
+            let keep = (!message.body.is_empty()).then(|| Arc::clone(message));
+            self.retained.set(&message.topic, keep);
+        }
+    }
+
     /// An exchange by name.
     pub fn exchange(&self, name: &str) -> Option<Arc<Exchange>> {
         self.exchanges.get(name).map(|e| Arc::clone(e.value()))
