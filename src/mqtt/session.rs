@@ -377,11 +377,6 @@ impl Session {
             o.settle();
         }
     }
-
-    /// Number of queued (not yet in flight) messages.
-    pub fn queued_len(&self) -> usize {
-        self.state.lock().outbox.len()
-    }
 }
 
 impl SessionState {
