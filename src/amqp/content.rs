@@ -177,10 +177,12 @@ impl Connection {
                 return self.publish_reply(id, &m, token, message, wbuf);
             }
         }
+        // The shared result as is: `dispatch` merges a destination reached twice, so a
+        // deduplicated copy would only repeat that work.
         let bindings = self
             .core
             .vhost
-            .route(&exchange, &message)
+            .route_shared(&exchange, &message)
             .map_err(|e| AmqpError::from_vhost(e, method_id(60, 40)))?;
         if let Some(tx) = self.channel(id)?.tx.as_mut() {
             tx.publishes.push(HeldPublish {

@@ -12,8 +12,8 @@ use super::basic::method_id;
 use super::channel::Unacked;
 use super::conn::{send, Connection};
 use super::reply_code::AmqpError;
-use crate::broker::binding::Binding;
 use crate::broker::message::Message;
+use crate::broker::vhost::Routed;
 
 /// What a transactional channel holds until commit.
 #[derive(Default)]
@@ -29,7 +29,7 @@ pub struct HeldPublish {
     /// The message.
     pub message: Arc<Message>,
     /// Where it routes (decided at publish time, as the exchange is checked then).
-    pub bindings: Vec<Binding>,
+    pub bindings: Routed,
     /// The publish's mandatory flag and the names to return it with.
     pub mandatory: Option<(ferromq_amqp::ShortString, ferromq_amqp::ShortString)>,
 }
