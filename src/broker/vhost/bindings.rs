@@ -33,13 +33,15 @@ impl Vhost {
         requester: ConnectionId,
     ) -> Result<(), VhostError> {
         let mut reg = self.registry.lock();
-        let source = self.bindable_exchange(exchange)?;
-        let q = self
-            .queue_entry(queue)
-            .ok_or_else(|| self.no_queue(queue))?;
-        self.check_access(&q, requester)?;
-        let destination = Destination::Queue(Arc::clone(&q.name));
-        add(&mut reg, &source, destination, q.binding(), key, arguments)
+        let ends = self.queue_ends(queue, exchange, requester)?;
+        add(
+            &mut reg,
+            &ends.source,
+            ends.destination,
+            ends.target,
+            key,
+            arguments,
+        )
     }
 
     /// `queue.unbind`. A binding that does not exist is not an error (RabbitMQ 3.x).
@@ -52,20 +54,8 @@ impl Vhost {
         requester: ConnectionId,
     ) -> Result<(), VhostError> {
         let mut reg = self.registry.lock();
-        let source = self.bindable_exchange(exchange)?;
-        let q = self
-            .queue_entry(queue)
-            .ok_or_else(|| self.no_queue(queue))?;
-        self.check_access(&q, requester)?;
-        let destination = Destination::Queue(Arc::clone(&q.name));
-        self.remove(
-            &mut reg,
-            &source,
-            &destination,
-            &q.binding(),
-            key,
-            arguments,
-        );
+        let ends = self.queue_ends(queue, exchange, requester)?;
+        self.remove(&mut reg, &ends, key, arguments);
         Ok(())
     }
 
@@ -79,14 +69,12 @@ impl Vhost {
         arguments: &Headers,
     ) -> Result<(), VhostError> {
         let mut reg = self.registry.lock();
-        let src = self.bindable_exchange(source)?;
-        let dst = self.bindable_exchange(destination)?;
-        let target = dst.as_destination();
+        let ends = self.exchange_ends(destination, source)?;
         add(
             &mut reg,
-            &src,
-            Destination::Exchange(Arc::clone(&dst.name)),
-            target,
+            &ends.source,
+            ends.destination,
+            ends.target,
             key,
             arguments,
         )
@@ -101,12 +89,40 @@ impl Vhost {
         arguments: &Headers,
     ) -> Result<(), VhostError> {
         let mut reg = self.registry.lock();
-        let src = self.bindable_exchange(source)?;
-        let dst = self.bindable_exchange(destination)?;
-        let target = dst.as_destination();
-        let destination = Destination::Exchange(Arc::clone(&dst.name));
-        self.remove(&mut reg, &src, &destination, &target, key, arguments);
+        let ends = self.exchange_ends(destination, source)?;
+        self.remove(&mut reg, &ends, key, arguments);
         Ok(())
+    }
+
+    /// The two ends of a queue binding, checked: the exchange must be bindable (403/404), the
+    /// queue must exist (404) and be usable by `requester` (405).
+    fn queue_ends(
+        &self,
+        queue: &str,
+        exchange: &str,
+        requester: ConnectionId,
+    ) -> Result<Ends, VhostError> {
+        let source = self.bindable_exchange(exchange)?;
+        let q = self
+            .queue_entry(queue)
+            .ok_or_else(|| self.no_queue(queue))?;
+        self.check_access(&q, requester)?;
+        Ok(Ends {
+            source,
+            destination: Destination::Queue(Arc::clone(&q.name)),
+            target: q.binding(),
+        })
+    }
+
+    /// The two ends of an exchange-to-exchange binding, both bindable (403/404).
+    fn exchange_ends(&self, destination: &str, source: &str) -> Result<Ends, VhostError> {
+        let source = self.bindable_exchange(source)?;
+        let dst = self.bindable_exchange(destination)?;
+        Ok(Ends {
+            source,
+            destination: Destination::Exchange(Arc::clone(&dst.name)),
+            target: dst.as_destination(),
+        })
     }
 
     /// An exchange that bindings may name: not the default one (403), and existing (404).
@@ -117,15 +133,12 @@ impl Vhost {
         self.exchange(name).ok_or_else(|| self.no_exchange(name))
     }
 
-    fn remove(
-        &self,
-        reg: &mut Registry,
-        source: &Arc<Exchange>,
-        destination: &Destination,
-        target: &Binding,
-        key: BindingKey<'_>,
-        arguments: &Headers,
-    ) {
+    fn remove(&self, reg: &mut Registry, ends: &Ends, key: BindingKey<'_>, arguments: &Headers) {
+        let Ends {
+            source,
+            destination,
+            target,
+        } = ends;
         let kind = source.kind();
         let probe = Record::new(kind, key, arguments);
         let Some(removed) = reg.bindings.remove(&source.name, destination, &probe) else {
@@ -184,6 +197,14 @@ impl Vhost {
             }
         }
     }
+}
+
+/// A binding's source exchange, its destination in the registry, and the binding the source's
+/// router holds for it.
+struct Ends {
+    source: Arc<Exchange>,
+    destination: Destination,
+    target: Binding,
 }
 
 fn add(
