@@ -21,3 +21,5 @@ mod amqp091_08_queue_lifecycle;
 mod amqp091_09_rabbitmq_consumers;
 #[path = "amqp/interop_01_mqtt_amqp.rs"]
 mod interop_01_mqtt_amqp;
+#[path = "amqp/interop_02_session_queues.rs"]
+mod interop_02_session_queues;

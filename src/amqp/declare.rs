@@ -170,6 +170,7 @@ impl Connection {
             exclusive: m.exclusive,
             auto_delete: m.auto_delete,
             arguments: headers_from_table(m.arguments),
+            ..QueueSettings::default()
         };
         let info = self
             .core

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::conn::Conn;
 use super::session::Session;
-use super::{alias, subscribe, Mqtt};
+use super::{alias, session_queue, subscribe, Mqtt};
 use crate::auth::{Credentials, Decision};
 use crate::connection::Framed;
 
@@ -146,7 +146,12 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(previous) = session.attach(generation, Arc::clone(&kick), session_expiry) {
         previous.notify_one();
     }
-    subscribe::attach_shared(mqtt, &session);
+    if session_expiry > 0 {
+        // A session that outlives its connection keeps its messages in a queue, whatever the
+        // QoS of its subscriptions, as RabbitMQ's MQTT plugin does.
+        subscribe::ensure_queue(mqtt, &session, true);
+    }
+    subscribe::attach_queues(mqtt, &session);
 
     let mut keep_alive = connect.keep_alive;
     let mut server_keep_alive = None;
@@ -226,11 +231,22 @@ fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (A
             (Arc::clone(entry.value()), None, true)
         }
     };
-    if let Some(old) = previous {
-        if let Some(kick) = old.lock().kick.take() {
-            kick.notify_one();
+    match previous {
+        Some(old) => {
+            if let Some(kick) = old.lock().kick.take() {
+                kick.notify_one();
+            }
+            end_session(mqtt, &old);
         }
-        end_session(mqtt, &old);
+        None if !present => {
+            // No session: a queue left under the session queue's name (by a session of an
+            // earlier broker run) holds nothing this client may receive [MQTT-3.2.2-2].
+            let vhost = &mqtt.core.vhost;
+            if let Some(stale) = vhost.queue_handle(&session_queue::queue_name(client_id)) {
+                vhost.delete_queue_now(&stale);
+            }
+        }
+        None => {}
     }
     (session, present)
 }
@@ -256,7 +272,7 @@ pub fn release_session(
         return;
     };
     // After `detach`: a taken-over session keeps consuming for its new connection.
-    subscribe::detach_shared(mqtt, session);
+    subscribe::detach_queues(mqtt, session);
     if let Some(will) = will {
         super::will::publish(mqtt, will, session, epoch, expiry_secs);
     }
@@ -290,10 +306,19 @@ fn remove_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
 }
 
 /// Ends a session: unbinds its subscriptions (leaving its shared groups, which requeue what
-/// it held).
+/// it held) and deletes its queue.
 fn end_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    let queue = session.lock().queue.clone();
+    if let Some(q) = &queue {
+        // First, so what `end` hands back is not offered to this session again.
+        q.stop_consuming(session);
+    }
     for (filter, sub) in session.end() {
         subscribe::unbind(mqtt, session, &filter, sub);
+    }
+    if let Some(q) = queue {
+        session.lock().queue = None;
+        q.delete(mqtt);
     }
 }
 

@@ -10,6 +10,7 @@ mod deliver;
 mod publish;
 mod reason;
 pub mod session;
+pub mod session_queue;
 pub mod shared;
 mod subscribe;
 pub mod sys;

@@ -14,9 +14,11 @@ use ferromq_mqtt::{PacketId, SubscriptionOptions};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
+use super::session_queue::SessionQueue;
 use crate::broker::binding::{Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
 use crate::broker::queue::{MessageId, QueueHandle};
+use crate::broker::routing_key::{self, FilterLevel};
 use crate::broker::Core;
 use crate::metrics::Metrics;
 
@@ -83,6 +85,17 @@ pub enum Inflight {
     AwaitComp,
 }
 
+/// How one message from the session's queue is sent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// QoS to send with.
+    pub qos: u8,
+    /// RETAIN flag to send.
+    pub retain: bool,
+    /// Subscription identifiers to attach.
+    pub subscription_ids: Vec<u32>,
+}
+
 /// A message pulled for sending now: `packet_id` is set for QoS 1/2.
 pub struct Ready {
     /// Packet identifier allocated for it (QoS > 0).
@@ -115,6 +128,10 @@ pub struct SessionState {
     pub kick: Option<Arc<Notify>>,
     /// Set once the session is discarded: deliveries are ignored from then on.
     pub ended: bool,
+    /// The queue the session's subscriptions bind, once it has one (see `session_queue`).
+    pub queue: Option<Arc<SessionQueue>>,
+    /// Parsed filters of `subscriptions`, for working out how a message from the queue is sent.
+    parsed: HashMap<String, Vec<FilterLevel>>,
     outbox: VecDeque<Outgoing>,
     inflight: BTreeMap<u16, Inflight>,
     next_packet_id: u16,
@@ -144,6 +161,8 @@ impl Session {
                 inbound_qos2: HashSet::new(),
                 kick: None,
                 ended: false,
+                queue: None,
+                parsed: HashMap::new(),
                 outbox: VecDeque::new(),
                 inflight: BTreeMap::new(),
                 next_packet_id: 1,
@@ -246,7 +265,9 @@ impl Session {
                 outgoing.settle();
                 return;
             }
-            if s.outbox.len() >= self.core.config.mqtt.max_queued_messages {
+            // A message from a queue was admitted by that queue's own limit.
+            if outgoing.ack.is_none() && s.outbox.len() >= self.core.config.mqtt.max_queued_messages
+            {
                 drop(s);
                 outgoing.settle();
                 Metrics::add(&self.core.metrics.messages_dropped, 1);
@@ -368,6 +389,56 @@ impl Session {
         } else {
             false
         }
+    }
+
+    /// How a message from the session's queue is sent, from the subscriptions it matches now:
+    /// the highest of their QoS (capped by the message's) [MQTT-3.3.4-2], RETAIN if any has
+    /// Retain As Published, and all their identifiers [MQTT-3.3.4-4]. A message that matches no
+    /// subscription (routed by a binding an AMQP client added, or queued before an
+    /// UNSUBSCRIBE, which may still be delivered [MQTT-3.10.4-3]) goes at the message's QoS
+    /// capped at 1, the queue's. `None` when every match has No Local and the session
+    /// published the message itself [MQTT-3.8.3-3].
+    pub fn options_for(&self, message: &Message) -> Option<DeliveryOptions> {
+        let topic: Vec<&str> = message.topic.split('/').collect();
+        let from_self = message.origin.client_id.as_deref() == Some(&*self.client_id);
+        let mut s = self.state.lock();
+        let s = &mut *s;
+        if s.parsed.len() > 2 * s.subscriptions.len() + 8 {
+            // Drop the parses of filters unsubscribed since.
+            let subscriptions = &s.subscriptions;
+            s.parsed.retain(|f, _| subscriptions.contains_key(f));
+        }
+        let mut options = DeliveryOptions::default();
+        let (mut matched, mut excluded) = (false, false);
+        for (filter, sub) in &s.subscriptions {
+            if filter.starts_with("$share/") {
+                continue;
+            }
+            let levels = s
+                .parsed
+                .entry(filter.clone())
+                .or_insert_with(|| routing_key::parse_mqtt_filter(filter));
+            if !routing_key::filter_matches(levels, &topic) {
+                continue;
+            }
+            if sub.options.no_local && from_self {
+                excluded = true;
+                continue;
+            }
+            matched = true;
+            options.qos = options.qos.max((sub.options.qos as u8).min(message.qos));
+            options.retain |= sub.options.retain_as_published && message.retain;
+            options.subscription_ids.extend(sub.id);
+        }
+        if !matched {
+            if excluded {
+                return None;
+            }
+            options.qos = message.qos.min(1);
+        }
+        options.subscription_ids.sort_unstable();
+        options.subscription_ids.dedup();
+        Some(options)
     }
 
     /// Forgets an in-flight message that could not be sent (too large for the client).

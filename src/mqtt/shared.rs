@@ -1,8 +1,10 @@
 //! MQTT 5 shared subscriptions `$share/{group}/{filter}` (section 4.8.2). A group is a queue in
-//! the core, bound to the MQTT exchange with the group's filter; each online member session is
-//! a competing consumer of it. The queue holds messages while no member can take them, hands
-//! each message to one member round-robin, and gets back (requeued) what a member had queued
-//! but not sent when it goes offline, so another member receives it.
+//! the vhost named `mqtt-shared-<group>-<filter>`, bound to the MQTT exchange with the group's
+//! filter; each online member session is a competing consumer of it, and so can be any AMQP
+//! consumer of that queue. The queue holds messages while no member can take them, hands each
+//! message to one member round-robin, and gets back (requeued) what a member had queued but
+//! not sent when it goes offline, so another member receives it. The queue goes when the last
+//! MQTT member leaves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -10,11 +12,13 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::session::{Outgoing, QueueAck, Session};
-use crate::broker::binding::{BindingOptions, Subscriber};
-use crate::broker::queue::{
-    self, ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle, QueueLimits,
-};
-use crate::store::MessageStore;
+use super::session_queue::MQTT_ADAPTER;
+use super::Mqtt;
+use crate::broker::binding::BindingOptions;
+use crate::broker::exchange::BindingKey;
+use crate::broker::headers::{HeaderValue, Headers};
+use crate::broker::queue::{ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle};
+use crate::broker::vhost::{QueueSettings, VhostError};
 
 /// Messages a member may hold (queued in its session or in flight) before the group's queue
 /// gives new ones to other members; bounds what a slow member keeps from the rest.
@@ -28,34 +32,48 @@ pub struct SharedGroup {
     pub filter: String,
     /// The group's queue.
     pub queue: QueueHandle,
-    /// The binding target in the exchange (the queue), kept to unbind it by identity.
-    pub target: Arc<dyn Subscriber>,
     members: Mutex<HashMap<Arc<str>, BindingOptions>>,
 }
 
 impl SharedGroup {
-    /// A group with an empty queue of at most `max_length` ready messages (oldest dropped).
-    pub fn new(
-        group: &str,
-        filter: &str,
-        max_length: usize,
-        store: Arc<dyn MessageStore>,
-    ) -> Arc<SharedGroup> {
-        let queue = queue::spawn(
-            &queue_name(group, filter),
-            QueueLimits {
-                max_length: Some(max_length),
-                ..QueueLimits::default()
-            },
-            store,
+    /// Declares the group's queue (at most `max_queued_messages` ready messages, oldest
+    /// dropped) and binds it to the MQTT exchange with `filter`. Fails only when an AMQP client
+    /// declared a queue of that name with other arguments, or exclusively.
+    pub fn new(mqtt: &Mqtt, group: &str, filter: &str) -> Result<Arc<SharedGroup>, VhostError> {
+        let vhost = &mqtt.core.vhost;
+        let max = mqtt.core.config.mqtt.max_queued_messages;
+        let mut arguments = Headers::new();
+        arguments.push(
+            "x-max-length",
+            HeaderValue::I64(i64::try_from(max).unwrap_or(i64::MAX)),
         );
-        Arc::new(SharedGroup {
+        let settings = QueueSettings {
+            arguments,
+            ..QueueSettings::default()
+        };
+        let name = queue_name(group, filter);
+        let queue = vhost
+            .declare_queue(&name, settings, false, MQTT_ADAPTER)?
+            .handle;
+        let exchange = vhost.mqtt_exchange().name.to_string();
+        vhost.bind_queue(
+            &name,
+            &exchange,
+            BindingKey::Mqtt(filter),
+            Headers::empty(),
+            MQTT_ADAPTER,
+        )?;
+        Ok(Arc::new(SharedGroup {
             group: group.to_string(),
             filter: filter.to_string(),
-            target: Arc::new(queue.clone()),
             queue,
             members: Mutex::new(HashMap::new()),
-        })
+        }))
+    }
+
+    /// The last member left: the queue goes, with its binding.
+    pub fn delete(&self, mqtt: &Mqtt) {
+        mqtt.core.vhost.delete_queue_now(&self.queue);
     }
 
     /// Adds a member or updates its options; an online member starts consuming at once.
@@ -108,7 +126,8 @@ impl SharedGroup {
     }
 }
 
-/// The queue's name, as AMQP tooling will see it.
+/// The queue's name, as AMQP clients find it (the filter in MQTT form, e.g.
+/// `mqtt-shared-workers-jobs/+`).
 pub fn queue_name(group: &str, filter: &str) -> String {
     format!("mqtt-shared-{group}-{filter}")
 }

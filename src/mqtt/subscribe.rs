@@ -1,5 +1,7 @@
-//! SUBSCRIBE and UNSUBSCRIBE: each filter becomes a binding of the session (or of its shared
-//! group) on the MQTT exchange; retained messages are sent as the Retain Handling option says.
+//! SUBSCRIBE and UNSUBSCRIBE: each filter becomes a binding on the MQTT exchange — of the
+//! session's queue (`session_queue`) once it has one, of its shared group's queue, or of the
+//! session itself (clean sessions with QoS 0 subscriptions only); retained messages are sent as
+//! the Retain Handling option says.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use ferromq_mqtt::{
 use super::conn::Conn;
 use super::reason::MqttError;
 use super::session::{Outgoing, Session, Subscription};
+use super::session_queue::SessionQueue;
 use super::shared::SharedGroup;
 use super::Mqtt;
 use crate::broker::binding::{Binding, BindingOptions, Subscriber};
@@ -43,7 +46,11 @@ impl Conn {
                 options: f.options,
                 id,
             };
-            let existed = self.subscribe_one(&f.filter, shared, subscription);
+            let Some(existed) = self.subscribe_one(&f.filter, shared, subscription) else {
+                // The group's queue name is taken by an AMQP queue declared otherwise.
+                reasons.push(ReasonCode::UNSPECIFIED_ERROR);
+                continue;
+            };
             reasons.push(ReasonCode(f.options.qos as u8));
             let send_retained = match f.options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,
@@ -70,54 +77,47 @@ impl Conn {
     }
 
     /// Binds one filter; returns whether the session already had it (then it is replaced
-    /// [MQTT-3.8.4-3]).
+    /// [MQTT-3.8.4-3]), or `None` if a shared group's queue could not be declared.
     fn subscribe_one(
         &mut self,
         filter: &str,
         shared: Option<(String, String)>,
         subscription: Subscription,
-    ) -> bool {
+    ) -> Option<bool> {
+        let mqtt = &self.mqtt;
+        if let Some((group, shared_filter)) = shared {
+            let g = match mqtt.shared.entry((group.clone(), shared_filter.clone())) {
+                dashmap::Entry::Occupied(e) => Arc::clone(e.get()),
+                dashmap::Entry::Vacant(e) => match SharedGroup::new(mqtt, &group, &shared_filter) {
+                    Ok(g) => Arc::clone(e.insert(g).value()),
+                    Err(error) => {
+                        tracing::warn!(client_id = %self.session.client_id, %filter, %error,
+                            "cannot declare the shared subscription's queue");
+                        return None;
+                    }
+                },
+            };
+            let previous = self
+                .session
+                .lock()
+                .subscriptions
+                .insert(filter.to_string(), subscription);
+            g.join(&self.session, binding_options(subscription));
+            return Some(previous.is_some());
+        }
         let previous = self
             .session
             .lock()
             .subscriptions
             .insert(filter.to_string(), subscription);
-        let mqtt = &self.mqtt;
-        match shared {
-            Some((group, shared_filter)) => {
-                let g = mqtt
-                    .shared
-                    .entry((group.clone(), shared_filter.clone()))
-                    .or_insert_with(|| {
-                        let max = mqtt.core.config.mqtt.max_queued_messages;
-                        let store = Arc::clone(&mqtt.core.store);
-                        let g = SharedGroup::new(&group, &shared_filter, max, store);
-                        let binding = Binding {
-                            destination: Arc::clone(&g.target),
-                            options: BindingOptions::default(),
-                        };
-                        mqtt.core.vhost.mqtt_exchange().bind(
-                            BindingKey::Mqtt(&shared_filter),
-                            Headers::empty(),
-                            binding,
-                        );
-                        g
-                    })
-                    .clone();
-                g.join(&self.session, binding_options(subscription));
-            }
-            None => {
-                if let Some(old) = previous {
-                    unbind(mqtt, &self.session, filter, old);
-                }
-                mqtt.core.vhost.mqtt_exchange().bind(
-                    BindingKey::Mqtt(filter),
-                    Headers::empty(),
-                    session_binding(&self.session, subscription),
-                );
-            }
+        if let Some(old) = previous {
+            unbind(mqtt, &self.session, filter, old);
         }
-        previous.is_some()
+        if subscription.options.qos as u8 > 0 {
+            ensure_queue(mqtt, &self.session, self.session_expiry > 0);
+        }
+        bind(mqtt, &self.session, filter, subscription);
+        Some(previous.is_some())
     }
 
     /// Queues the retained messages matching a new subscription, with RETAIN set
@@ -175,6 +175,66 @@ fn binding_options(s: Subscription) -> BindingOptions {
     }
 }
 
+/// Gives the session its queue if it has none yet (see `session_queue`): declared (`durable`
+/// for a session that outlives its connection), bound with every non-shared filter the session
+/// has (moved off the session itself, where QoS 0 subscriptions of a clean session bind), and
+/// consumed while the session is online. If the name is taken by an AMQP queue declared
+/// otherwise, the session keeps binding itself directly, which works the same while connected.
+pub fn ensure_queue(mqtt: &Arc<Mqtt>, session: &Arc<Session>, durable: bool) {
+    if session.lock().queue.is_some() {
+        return;
+    }
+    let queue = match SessionQueue::declare(mqtt, &session.client_id, durable) {
+        Ok(q) => Arc::new(q),
+        Err(error) => {
+            tracing::warn!(client_id = %session.client_id, %error,
+                "cannot declare the session's queue; subscriptions bind the session directly");
+            return;
+        }
+    };
+    let direct: Vec<(String, Subscription)> = {
+        let mut s = session.lock();
+        if s.ended {
+            drop(s);
+            queue.delete(mqtt);
+            return;
+        }
+        s.queue = Some(Arc::clone(&queue));
+        s.subscriptions
+            .iter()
+            .filter(|(f, _)| parse_shared(f).is_none())
+            .map(|(f, sub)| (f.clone(), *sub))
+            .collect()
+    };
+    let exchange = mqtt.core.vhost.mqtt_exchange();
+    for (filter, sub) in direct {
+        exchange.unbind(
+            BindingKey::Mqtt(&filter),
+            Headers::empty(),
+            &session_binding(session, sub),
+        );
+        queue.bind(mqtt, &filter);
+    }
+    if session.is_online() {
+        queue.consume(session);
+    }
+}
+
+/// Binds a non-shared filter: to the session's queue if it has one, else to the session.
+fn bind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subscription) {
+    let queue = session.lock().queue.clone();
+    match queue {
+        Some(q) => q.bind(mqtt, filter),
+        None => {
+            mqtt.core.vhost.mqtt_exchange().bind(
+                BindingKey::Mqtt(filter),
+                Headers::empty(),
+                session_binding(session, sub),
+            );
+        }
+    }
+}
+
 fn session_binding(session: &Arc<Session>, s: Subscription) -> Binding {
     let destination: Arc<dyn Subscriber> = session.clone();
     Binding {
@@ -200,19 +260,21 @@ pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subsc
                 }
             });
             if let Some(g) = emptied {
-                let binding = Binding {
-                    destination: Arc::clone(&g.target),
-                    options: BindingOptions::default(),
-                };
-                exchange.unbind(BindingKey::Mqtt(shared_filter), Headers::empty(), &binding);
+                g.delete(mqtt);
             }
         }
         None => {
-            exchange.unbind(
-                BindingKey::Mqtt(filter),
-                Headers::empty(),
-                &session_binding(session, sub),
-            );
+            let queue = session.lock().queue.clone();
+            match queue {
+                Some(q) => q.unbind(mqtt, filter),
+                None => {
+                    exchange.unbind(
+                        BindingKey::Mqtt(filter),
+                        Headers::empty(),
+                        &session_binding(session, sub),
+                    );
+                }
+            }
         }
     }
 }
@@ -230,12 +292,20 @@ fn for_each_group(mqtt: &Arc<Mqtt>, session: &Arc<Session>, f: impl Fn(&SharedGr
     }
 }
 
-/// The session's connection is up: it consumes from its shared groups again.
-pub fn attach_shared(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+/// The session's connection is up: it consumes from its queue and its shared groups again.
+pub fn attach_queues(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    let queue = session.lock().queue.clone();
+    if let Some(q) = queue {
+        q.consume(session);
+    }
     for_each_group(mqtt, session, |g| g.attach(session));
 }
 
-/// The session's connection is gone: its shared groups stop giving it messages.
-pub fn detach_shared(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+/// The session's connection is gone: its queue and shared groups stop giving it messages.
+pub fn detach_queues(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+    let queue = session.lock().queue.clone();
+    if let Some(q) = queue {
+        q.stop_consuming(session);
+    }
     for_each_group(mqtt, session, |g| g.detach(session));
 }

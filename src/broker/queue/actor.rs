@@ -268,6 +268,11 @@ impl Actor {
     /// `maybe_deliver_or_enqueue` and `maybe_drop_head`).
     fn enqueue(&mut self, inbound: Inbound, now: Instant) {
         let Inbound { message, verdict } = inbound;
+        if self.limits.drop_qos0_without_consumer && message.qos == 0 && self.consumers.is_empty() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            answer(verdict, Admission::Accepted);
+            return;
+        }
         if self.limits.overflow.refuses() && self.would_overflow(message.body.len()) {
             self.dispatch(now);
             if self.would_overflow(message.body.len()) {

@@ -96,6 +96,10 @@ pub struct QueueLimits {
     /// The queue deletes itself after being unused this long (`x-expires`): no consumers, no
     /// `get`, no `mark_used` (redeclaration). Carried out through its `QueueHost`.
     pub expires: Option<Duration>,
+    /// A QoS 0 message that arrives while the queue has no consumer is dropped: an MQTT
+    /// session's queue does not keep QoS 0 messages for an offline client (Mosquitto's default,
+    /// `queue_qos0_messages false`).
+    pub drop_qos0_without_consumer: bool,
 }
 
 /// A queue's counters as of the moment the actor answered (see `QueueHandle::counts`).

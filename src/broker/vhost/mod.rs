@@ -70,6 +70,9 @@ pub struct QueueSettings {
     pub auto_delete: bool,
     /// Declaration arguments (`x-max-length`, `x-message-ttl`, ...).
     pub arguments: Headers,
+    /// The queue backs an MQTT session (not settable over AMQP): QoS 0 messages that arrive
+    /// while the session is offline are dropped (`QueueLimits::drop_qos0_without_consumer`).
+    pub mqtt_session: bool,
 }
 
 /// A queue as `queue.declare-ok` reports it.

@@ -72,7 +72,8 @@ impl Vhost {
             q.handle.mark_used();
             return Ok(q.info());
         }
-        let limits = args::queue_limits(&resource, &settings.arguments)?;
+        let mut limits = args::queue_limits(&resource, &settings.arguments)?;
+        limits.drop_qos0_without_consumer = settings.mqtt_session;
         let name: Arc<str> = name.into();
         let handle = queue::spawn_hosted(
             &name,
@@ -154,6 +155,27 @@ impl Vhost {
             self.remove_queue(&mut reg, &q)
         };
         Ok(dropped.await.unwrap_or(0))
+    }
+
+    /// The queue named `name`, if there is one, for the broker's own use (no access check).
+    pub fn queue_handle(&self, name: &str) -> Option<QueueHandle> {
+        self.queue_entry(name).map(|q| q.handle.clone())
+    }
+
+    /// Deletes the queue behind `handle` at once, without `queue.delete`'s preconditions, if
+    /// it is still the one registered under its name (one declared anew meanwhile stays). For
+    /// the queues the MQTT adapter manages (sessions, shared-subscription groups): when this
+    /// returns, the name is free for the next session. Returns whether it was deleted.
+    pub fn delete_queue_now(&self, handle: &QueueHandle) -> bool {
+        let mut reg = self.registry.lock();
+        match self.queue_entry(handle.name()) {
+            Some(q) if Arc::ptr_eq(q.handle.name(), handle.name()) => {
+                // Nobody waits for the count of dropped messages.
+                drop(self.remove_queue(&mut reg, &q));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `queue.purge`: drops the ready messages; returns how many. 404 / 405 as for `queue`.
