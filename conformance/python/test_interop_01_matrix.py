@@ -183,3 +183,27 @@ def test_amqp_keys_that_are_no_mqtt_topic_are_not_sent_to_mqtt(broker, clients, 
     finally:
         pub.close()
         queues.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an MQTT topic whose AMQP spelling is over 255 bytes (MQTT allows 65535) is delivered to AMQP "
+    "consumers with the routing key silently cut to 255 bytes (src/amqp/translate.rs routing_key_of "
+    "uses ShortString::truncating); the consumer sees a key nobody published. README does not say "
+    "what happens; expected: not delivered to AMQP (as keys MQTT cannot carry are not sent to MQTT) "
+    "or documented"))
+def test_mqtt_topic_longer_than_an_amqp_routing_key(broker, clients, amqp):
+    p = unique_prefix("long")
+    end_topic, end_key = sentinel(p)
+    queues = Queues(amqp)
+    try:
+        queues.add("q", f"{p}.#", end_key)
+        pub = clients(broker, version=V311)
+        pub.connect()
+        topic = f"{p}/" + "x" * 300
+        pub.publish(topic, b"long", qos=1)
+        pub.publish(end_topic, b"end", qos=1)
+        keys = [d.routing_key for d in queues.until("q", end_key)]
+    finally:
+        queues.close()
+    # Whatever the broker does with the long topic, no consumer may see a key that was never sent.
+    assert all(k in (f"{p}." + "x" * 300, end_key) for k in keys), [len(k) for k in keys]
