@@ -364,11 +364,6 @@ def drive(conn, done, timeout=5.0):
         conn.process_data_events(time_limit=remaining)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "AMQP -> MQTT does not read header x-mqtt-correlation-data back into Correlation Data "
-    "(src/mqtt/translate.rs from_amqp maps only correlation_id; the byte-array header is dropped as "
-    "having no MQTT form), so an MQTT 5 requester whose Correlation Data is over 255 bytes gets its "
-    "reply from an AMQP server that echoes the header without any Correlation Data"))
 def test_mqtt5_request_with_correlation_data_over_255_bytes_round_trips(broker, clients, amqp):
     """README: Correlation Data over 255 bytes travels in header `x-mqtt-correlation-data`. An
     AMQP RPC server that echoes that header (it cannot put it in correlation_id) answers an MQTT 5

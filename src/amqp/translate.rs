@@ -111,7 +111,8 @@ pub fn to_properties(message: &Message) -> BasicProperties {
 /// RabbitMQ's `x-mqtt-publish-qos`; Correlation Data becomes `correlation_id` and the Response
 /// Topic `reply_to` (in AMQP spelling); the remaining Message Expiry Interval becomes
 /// `expiration`. What a short string cannot hold (over 255 bytes) travels in a header instead
-/// (`x-mqtt-correlation-data`, `x-mqtt-response-topic`), so nothing is dropped.
+/// (`x-mqtt-correlation-data`, `x-mqtt-response-topic`, and `x-mqtt-topic` beside a routing key
+/// cut to 255 bytes), so nothing is dropped.
 fn from_mqtt(message: &Message, out: &mut BasicProperties) {
     let p = &message.properties;
     out.delivery_mode = Some(if message.qos > 0 { 2 } else { 1 });
@@ -146,6 +147,14 @@ fn from_mqtt(message: &Message, out: &mut BasicProperties) {
     if let Some(at) = message.expires_at {
         let ms = at.saturating_duration_since(Instant::now()).as_millis();
         out.expiration = ShortString::try_from(ms.to_string()).ok();
+    }
+    if message.topic.len() > usize::from(u8::MAX) {
+        // The routing key is a short string, cut to its first 255 bytes (`routing_key_of`);
+        // the whole topic goes along (the mapping keeps the length, byte for byte).
+        headers.push(
+            ShortString::from_static("x-mqtt-topic"),
+            FieldValue::LongString(Bytes::copy_from_slice(message.topic.as_bytes())),
+        );
     }
     out.headers = Some(headers);
 }

@@ -294,7 +294,8 @@ impl Conn {
                 self.will.take()
             }
         };
-        io.close().await;
+        // The session is released before the socket closes, so a client that sees the close
+        // knows the broker is done with the connection (an expiry-0 session is gone).
         super::connect::release_session(
             &self.mqtt,
             &self.session,
@@ -302,6 +303,7 @@ impl Conn {
             self.session_expiry,
             will,
         );
+        io.close().await;
     }
 
     fn send_disconnect(&self, wbuf: &mut bytes::BytesMut, reason: ReasonCode, why: Option<String>) {

@@ -105,6 +105,10 @@ pub fn to_publish(
 /// as is, numbers and booleans in decimal / `true` / `false`); headers holding tables, arrays,
 /// byte arrays or void have no MQTT form and are left out (the message itself is delivered).
 /// `expiration` already set the message's expiry, sent as the Message Expiry Interval.
+/// The headers that carry what an AMQP short string could not (`x-mqtt-correlation-data`,
+/// `x-mqtt-response-topic`, see `amqp::translate`) become those properties again when the
+/// short-string property is absent, so an AMQP server echoing them answers an MQTT 5
+/// requester whatever the size of its Correlation Data.
 fn from_amqp(a: &AmqpProperties, out: &mut WireProperties) {
     if let Some(id) = &a.correlation_id {
         out.correlation_data = Some(id.clone());
@@ -113,10 +117,25 @@ fn from_amqp(a: &AmqpProperties, out: &mut WireProperties) {
         let key = String::from_utf8_lossy(reply_to);
         out.response_topic = Some(routing_key::amqp_key_to_mqtt_topic(&key).into_owned());
     }
-    if let Some(headers) = &a.headers {
-        for (k, v) in &headers.0 {
-            if let Some(text) = scalar_text(v) {
-                out.user_properties.push((k.clone(), text));
+    let Some(headers) = &a.headers else { return };
+    for (k, v) in &headers.0 {
+        match (k.as_str(), v) {
+            ("x-mqtt-correlation-data", HeaderValue::ByteArray(b) | HeaderValue::LongString(b)) => {
+                if out.correlation_data.is_none() {
+                    out.correlation_data = Some(b.clone());
+                }
+            }
+            ("x-mqtt-response-topic", HeaderValue::LongString(b)) => {
+                if out.response_topic.is_none() {
+                    let key = String::from_utf8_lossy(b);
+                    let topic = routing_key::amqp_key_to_mqtt_topic(&key).into_owned();
+                    out.response_topic = Some(topic);
+                }
+            }
+            _ => {
+                if let Some(text) = scalar_text(v) {
+                    out.user_properties.push((k.clone(), text));
+                }
             }
         }
     }
