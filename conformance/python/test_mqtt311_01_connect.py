@@ -208,3 +208,20 @@ def test_keepalive_above_broker_maximum_v3(make_broker, raw, version):
     assert ack.raw == b"\x20\x02\x00\x00", ack
     time.sleep(2.0)  # past 1.5 x the broker's 1 s maximum: the only observable is "still open"
     c.expect_open()
+
+
+def test_reconnect_right_after_disconnect_sees_the_disconnect(broker, raw):
+    # The DISCONNECT on the old socket and the CONNECT on the new one race inside the broker;
+    # the new connection waits until the old one has handled what its client sent, so the clean
+    # session is over every time, however the two connections are scheduled [MQTT-3.1.2-6].
+    for i in range(20):
+        old = raw(broker)
+        old.connect(f"race-{i}", clean=True)
+        old.subscribe([("race/t", 1)])
+        old.send(r.disconnect())
+        new = raw(broker)
+        ack = new.connect(f"race-{i}", clean=False)
+        assert ack.body[0] & 1 == 0, f"round {i}: session present after the clean session's DISCONNECT"
+        new.send(r.disconnect())
+        new.close()
+        old.close()

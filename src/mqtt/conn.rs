@@ -194,7 +194,7 @@ impl Conn {
             }
             tokio::select! {
                 _ = shutdown.changed() => return Exit::Shutdown,
-                _ = kick.notified() => return Exit::WithWill(MqttError::TakenOver),
+                _ = kick.notified() => return self.last_packets(io).await,
                 r = io.read_more() => match r {
                     Ok(0) => return Exit::WithWill(MqttError::Eof),
                     Ok(_) => deadline = keep_alive.map(|k| Instant::now() + k),
@@ -202,6 +202,30 @@ impl Conn {
                 },
                 _ = session.wake.notified() => {}
                 _ = sleep_until(deadline) => return Exit::WithWill(MqttError::KeepAliveTimeout),
+            }
+        }
+    }
+
+    /// Taken over: packets the client sent before it connected again (often its DISCONNECT)
+    /// are already here or in the socket; they are handled first, so the new connection finds
+    /// the session as the client left it (an expiry-0 session ended by that DISCONNECT is gone).
+    async fn last_packets<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Framed<S>,
+    ) -> Exit {
+        // Bytes already in the socket may not be known to the runtime's reactor yet (a read
+        // would report "not ready" from its cached readiness), so give them a moment to show.
+        let _ = tokio::time::timeout(TAKEOVER_GRACE, io.read_more()).await;
+        let max_packet = self.mqtt.core.config.mqtt.max_packet_size;
+        loop {
+            match decode(&mut io.rbuf, self.version, max_packet) {
+                Ok(Some(packet)) => match self.handle(packet, &mut io.wbuf) {
+                    Ok(None) => {}
+                    Ok(Some(exit)) => return exit,
+                    Err(e) => return Exit::WithWill(e),
+                },
+                Ok(None) => return Exit::WithWill(MqttError::TakenOver),
+                Err(e) => return Exit::WithWill(e.into()),
             }
         }
     }
@@ -326,6 +350,9 @@ impl Conn {
         self.send(wbuf, &packet);
     }
 }
+
+/// How long a connection being taken over waits for what its client sent last.
+const TAKEOVER_GRACE: Duration = Duration::from_millis(50);
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

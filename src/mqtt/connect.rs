@@ -142,6 +142,10 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let generation = mqtt.next_generation();
     let kick = Arc::new(Notify::new());
+    if !connect.clean_start {
+        // Whether a session is present depends on how its current connection ends.
+        wait_for_previous_owner(mqtt, &client_id).await;
+    }
     let (session, session_present) = take_session(mqtt, &client_id, connect.clean_start);
     if let Some(previous) = session.attach(generation, Arc::clone(&kick), session_expiry) {
         previous.notify_one();
@@ -213,6 +217,39 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     Some(conn)
 }
 
+/// How long a connection resuming a session waits for the session's current connection to
+/// let go of it; after that it takes the session over regardless (that connection may be stuck
+/// writing to a client that does not read).
+const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
+
+/// If a connection owns the session, tells it to end (it first handles what its client sent,
+/// [MQTT-3.1.4-3]) and waits until it released the session, so `take_session` sees the session
+/// as that connection left it: a client that sent DISCONNECT and reconnected at once finds its
+/// expiry-0 session gone however the two sockets were scheduled.
+async fn wait_for_previous_owner(mqtt: &Arc<Mqtt>, client_id: &Arc<str>) {
+    let Some(existing) = mqtt.sessions.get(client_id).map(|e| Arc::clone(e.value())) else {
+        return;
+    };
+    let released = existing.released.notified();
+    tokio::pin!(released);
+    // Registered before the kick, so the release cannot slip between the two.
+    released.as_mut().enable();
+    let kick = {
+        let s = existing.lock();
+        if s.ended || (s.owner == 0 && !s.releasing) {
+            return;
+        }
+        s.kick.clone()
+    };
+    // No kick: the owner is already releasing it; only wait.
+    if let Some(kick) = kick {
+        kick.notify_one();
+    }
+    if tokio::time::timeout(TAKEOVER_WAIT, released).await.is_err() {
+        tracing::debug!(%client_id, "previous connection did not release the session in time; taking it over");
+    }
+}
+
 /// Finds or creates the session for `client_id`. A clean start discards an existing session
 /// [MQTT-3.1.2-4]; otherwise it is resumed and reported present [MQTT-3.2.2-3].
 fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (Arc<Session>, bool) {
@@ -277,9 +314,16 @@ pub fn release_session(
         super::will::publish(mqtt, will, session, epoch, expiry_secs);
     }
     if expiry_secs == 0 {
-        remove_session(mqtt, session);
+        // Unless a connection that gave up waiting (`TAKEOVER_WAIT`) has resumed it meanwhile.
+        if session.lock().owner == 0 {
+            remove_session(mqtt, session);
+        }
         return;
     }
+    // Kept: a connection waiting to take it over may go on (an ended session tells it in
+    // `end_session`).
+    session.lock().releasing = false;
+    session.released.notify_waiters();
     if expiry_secs == u32::MAX {
         return;
     }
@@ -314,12 +358,17 @@ fn end_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
         q.stop_consuming(session);
     }
     for (filter, sub) in session.end() {
-        subscribe::unbind(mqtt, session, &filter, sub);
+        // The queue's bindings go with it (and by name: a new session may have the name now).
+        if queue.is_none() || ferromq_mqtt::topic::parse_shared(&filter).is_some() {
+            subscribe::unbind(mqtt, session, &filter, sub);
+        }
     }
     if let Some(q) = queue {
         session.lock().queue = None;
         q.delete(mqtt);
     }
+    // A connection waiting to take the session over finds it gone now.
+    session.released.notify_waiters();
 }
 
 fn generate_client_id() -> String {

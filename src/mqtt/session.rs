@@ -128,6 +128,9 @@ pub struct SessionState {
     pub kick: Option<Arc<Notify>>,
     /// Set once the session is discarded: deliveries are ignored from then on.
     pub ended: bool,
+    /// Between `detach` and the end of `connect::release_session`: the session is offline but
+    /// whether it is kept or ended is not decided yet.
+    pub releasing: bool,
     /// The queue the session's subscriptions bind, once it has one (see `session_queue`).
     pub queue: Option<Arc<SessionQueue>>,
     /// Parsed filters of `subscriptions`, for working out how a message from the queue is sent.
@@ -145,6 +148,9 @@ pub struct Session {
     online: AtomicBool,
     /// Wakes the owning connection when something was queued.
     pub wake: Notify,
+    /// Wakes a connection taking the session over once the previous owner let go of it and
+    /// the session is kept or ended accordingly (`connect::release_session`).
+    pub released: Notify,
     core: Arc<Core>,
 }
 
@@ -161,6 +167,7 @@ impl Session {
                 inbound_qos2: HashSet::new(),
                 kick: None,
                 ended: false,
+                releasing: false,
                 queue: None,
                 parsed: HashMap::new(),
                 outbox: VecDeque::new(),
@@ -169,6 +176,7 @@ impl Session {
             }),
             online: AtomicBool::new(false),
             wake: Notify::new(),
+            released: Notify::new(),
             core,
         })
     }
@@ -192,10 +200,14 @@ impl Session {
     ) -> Option<Arc<Notify>> {
         let mut s = self.state.lock();
         s.owner = generation;
+        s.releasing = false;
         s.epoch += 1;
         s.expiry_secs = expiry_secs;
         let previous = s.kick.replace(kick);
         self.online.store(true, Ordering::Release);
+        drop(s);
+        // Someone else waiting to take the session over now waits for this owner instead.
+        self.released.notify_waiters();
         previous
     }
 
@@ -210,6 +222,7 @@ impl Session {
         }
         s.owner = 0;
         s.kick = None;
+        s.releasing = true;
         self.online.store(false, Ordering::Release);
         let mut kept = VecDeque::with_capacity(s.outbox.len());
         for o in s.outbox.drain(..) {
