@@ -41,7 +41,7 @@ use super::{MessageId, Overflow, QueueCounts, QueueDelivery, QueueLimits, QueueS
 use crate::broker::binding::Pending;
 use crate::broker::message::Message;
 use crate::broker::queue::ConsumerTag;
-use crate::store::MessageStore;
+use crate::store::{Durable, MessageStore, RecoveredMessage};
 
 /// What woke the actor.
 enum Event {
@@ -83,9 +83,10 @@ impl Actor {
         store: Arc<dyn MessageStore>,
         host: Arc<dyn QueueHost>,
         stats: Arc<QueueStats>,
+        recovered: Vec<RecoveredMessage>,
     ) -> Actor {
         let now = Instant::now();
-        Actor {
+        let mut actor = Actor {
             name,
             ready: Ready::new(limits.max_priority),
             consumers: Consumers::new(limits.single_active_consumer),
@@ -98,7 +99,17 @@ impl Actor {
             unacked: HashMap::new(),
             next_id: 1,
             dead_letter_waits: Vec::new(),
+        };
+        // Messages recovered from the store come first, in publish order, already stored. A
+        // queue TTL counts from the restart (the arrival instant is not stored).
+        for r in recovered {
+            let mut entry = actor.new_entry(r.message, now);
+            entry.stored = Some(r.id);
+            entry.redelivered = r.redelivered;
+            actor.ready.push_back(entry);
         }
+        actor.publish_stats();
+        actor
     }
 
     pub async fn run(
@@ -224,6 +235,7 @@ impl Actor {
                     if no_ack {
                         self.forget(entry);
                     } else {
+                        self.record_delivery(&entry);
                         self.unacked.insert(entry.id, (entry, owner));
                     }
                     (delivery, self.ready.len() as u64)
@@ -279,7 +291,7 @@ impl Actor {
                 return;
             }
         }
-        let entry = self.entry(message, now);
+        let (entry, verdict) = self.entry(message, now, verdict);
         self.ready.push_back(entry);
         answer(verdict, Admission::Accepted);
         self.drop_head(now);
@@ -304,10 +316,35 @@ impl Actor {
         }
     }
 
-    fn entry(&mut self, message: Arc<Message>, now: Instant) -> Entry {
+    /// A new entry for an arriving message; a persistent one is written to the store. A
+    /// publisher's verdict goes to the store with it when there is one, answered once the
+    /// message is durable (a confirm after the fsync); otherwise it is handed back.
+    fn entry(
+        &mut self,
+        message: Arc<Message>,
+        now: Instant,
+        mut verdict: Option<oneshot::Sender<Admission>>,
+    ) -> (Entry, Option<oneshot::Sender<Admission>>) {
+        let mut entry = self.new_entry(message, now);
+        if entry.message.qos > 0 {
+            let done = verdict.take().map(|tx| -> Durable {
+                Box::new(move |ok| {
+                    // A record that could not be written is a refusal: the confirm is a nack.
+                    let _ = tx.send(if ok {
+                        Admission::Accepted
+                    } else {
+                        Admission::Refused
+                    });
+                })
+            });
+            entry.stored = Some(self.store.enqueue(&self.name, &entry.message, done));
+        }
+        (entry, verdict)
+    }
+
+    fn new_entry(&mut self, message: Arc<Message>, now: Instant) -> Entry {
         let id = MessageId(self.next_id);
         self.next_id += 1;
-        let stored = (message.qos > 0).then(|| self.store.enqueue(&self.name, &message));
         let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
         let deadline = match (message.expires_at, ttl_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -318,9 +355,17 @@ impl Actor {
             id,
             message,
             redelivered: false,
-            stored,
+            stored: None,
             deadline,
             level,
+        }
+    }
+
+    /// A stored message goes to a consumer that must ack it, for the first time: the store
+    /// records it, so after a restart it comes back redelivered.
+    fn record_delivery(&self, entry: &Entry) {
+        if let (Some(stored), false) = (entry.stored, entry.redelivered) {
+            self.store.delivered(stored);
         }
     }
 
@@ -375,6 +420,7 @@ impl Actor {
                 consumer.unacked += 1;
                 let tag = consumer.tag.clone();
                 consumer.sink.deliver(delivery);
+                self.record_delivery(&entry);
                 self.unacked.insert(entry.id, (entry, tag));
             }
         }

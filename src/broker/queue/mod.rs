@@ -27,7 +27,9 @@ use std::time::Duration;
 
 pub use consumer::{ConsumeError, ConsumerSink, ConsumerTag};
 pub use dead_letter::{DeadLetter, DeathReason, QueueHost};
-pub use handle::{spawn, spawn_hosted, Admission, ConsumeOptions, Outcome, QueueHandle, Verdict};
+pub use handle::{
+    spawn, spawn_hosted, spawn_recovered, Admission, ConsumeOptions, Outcome, QueueHandle, Verdict,
+};
 
 use super::message::Message;
 

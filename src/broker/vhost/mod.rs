@@ -98,9 +98,11 @@ pub struct Vhost {
     store: Arc<dyn MessageStore>,
     /// What the queues call back into (a weak reference to this vhost).
     host: Arc<dyn QueueHost>,
-    /// The queues whose `x-overflow` can refuse a publish, by the address of their binding
-    /// target (`Binding::destination_key`), for `dispatch_with_outcome`. Usually empty, so a
-    /// confirmed publish pays one uncontended read lock to learn that.
+    /// The queues a confirming publisher must hear from (`QueueHandle::answers_publishes`:
+    /// their `x-overflow` can refuse a publish, or they store persistent messages durably), by
+    /// the address of their binding target (`Binding::destination_key`), for
+    /// `dispatch_with_outcome`. Often empty, so a confirmed publish pays one uncontended read
+    /// lock to learn that.
     refusing: RwLock<HashMap<usize, QueueHandle>>,
 }
 

@@ -97,7 +97,7 @@ impl Vhost {
             consumers: AtomicU64::new(0),
             had_consumer: AtomicBool::new(false),
         });
-        if entry.handle.refuses_when_full() {
+        if entry.handle.answers_publishes() {
             let key = entry.binding().destination_key();
             self.refusing.write().insert(key, entry.handle.clone());
         }
@@ -234,7 +234,7 @@ impl Vhost {
                 }
             }
         }
-        if q.handle.refuses_when_full() {
+        if q.handle.answers_publishes() {
             self.refusing.write().remove(&q.binding().destination_key());
         }
         let destination = Destination::Queue(Arc::clone(&q.name));

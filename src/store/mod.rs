@@ -1,0 +1,140 @@
+//! Durable storage for queued messages.
+//!
+//! Queues call the [`MessageStore`] trait at the points where a durable broker must write: a
+//! persistent message entering a durable queue (`enqueue`), its first delivery (`delivered`, so
+//! the redelivered flag survives a restart) and its settlement (`settle`: ack, drop, dead-letter,
+//! expiry, purge, delete). [`MemoryStore`] keeps nothing (transient queues, tests);
+//! [`SegmentStore`] writes an append-only segment log through one persister thread that group
+//! commits (one fsync per batch) and then releases the waiting publishers' confirms.
+//!
+//! Layout: `record` (the framing: length, CRC32, kind), `codec` (core `Message` <-> bytes),
+//! `segment` (segment files: naming, scanning, torn-tail truncation), `ledger` (which segments
+//! may be deleted), `persister` (the thread:
+//! batching, fsync, segment rollover and reclamation), `log` (`SegmentStore`, the handle queues
+//! hold, and recovery at open), `definitions` (durable exchanges, queues and bindings in their
+//! own small log).
+//!
+//! Knows core messages and names of queues; never protocols or queue internals.
+
+mod codec;
+pub mod definitions;
+mod ledger;
+mod log;
+mod persister;
+mod record;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::broker::message::Message;
+
+pub use definitions::{Definitions, DefinitionsError};
+pub use log::{RecoveredMessage, SegmentStore, StoreError};
+
+/// Identifies a stored message (unique across the whole store, never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreId(pub u64);
+
+/// Called once the enqueue record it came with is durable (`true`), or could not be written
+/// (`false`: the publisher's confirm must be a nack). Runs on the persister thread: must not
+/// block.
+pub type Durable = Box<dyn FnOnce(bool) + Send>;
+
+/// Where persistent messages go. Implementations must not block the calling task for long;
+/// a durable one hands work to its persister thread.
+pub trait MessageStore: Send + Sync + 'static {
+    /// A persistent message entered queue `queue`. `done`, if given, is called once the record
+    /// is on disk as the fsync policy defines it (a transient store calls it at once).
+    fn enqueue(&self, queue: &str, message: &Arc<Message>, done: Option<Durable>) -> StoreId;
+    /// The message was handed to a consumer for the first time (it comes back redelivered).
+    fn delivered(&self, _id: StoreId) {}
+    /// The message was acknowledged (or dropped) and may be forgotten.
+    fn settle(&self, queue: &str, id: StoreId);
+    /// True if what is enqueued here survives a restart: publishers wait for `done` before
+    /// confirming.
+    fn is_durable(&self) -> bool {
+        false
+    }
+}
+
+/// Keeps nothing: transient queues and the in-memory broker.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    next: AtomicU64,
+}
+
+impl MessageStore for MemoryStore {
+    fn enqueue(&self, _queue: &str, _message: &Arc<Message>, done: Option<Durable>) -> StoreId {
+        if let Some(done) = done {
+            done(true);
+        }
+        StoreId(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn settle(&self, _queue: &str, _id: StoreId) {}
+}
+
+/// When the persister forces written records to disk (`[store] fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Group commit (default): one fsync per batch of records, taken from every queue at
+    /// once; confirms for the batch are released after it. Survives power loss.
+    #[default]
+    Batch,
+    /// One fsync per enqueue record, no grouping (for comparison; much slower).
+    Always,
+    /// Records are written to the OS before confirms are released but never fsynced by us:
+    /// survives a crash of the broker process, not of the machine.
+    Never,
+}
+
+/// Storage settings (`[store]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Keep nothing on disk (tests, `Config::ephemeral`): every queue is transient.
+    pub in_memory: bool,
+    /// When records are fsynced: `batch` (default), `always`, `never`.
+    pub fsync: FsyncPolicy,
+    /// A segment file is closed and a new one started once it reaches this size, bytes.
+    pub segment_bytes: u64,
+    /// Records queued for the persister thread before senders wait (the channel's bound).
+    pub queue_capacity: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            in_memory: false,
+            fsync: FsyncPolicy::Batch,
+            segment_bytes: 64 * 1024 * 1024,
+            queue_capacity: 16 * 1024,
+        }
+    }
+}
+
+/// The directories the store uses under the data dir.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `DATA/messages`: the segment log.
+    pub messages: PathBuf,
+    /// `DATA/definitions.log`.
+    pub definitions: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `data_dir`.
+    pub fn new(data_dir: &std::path::Path) -> Layout {
+        Layout {
+            messages: data_dir.join("messages"),
+            definitions: data_dir.join("definitions.log"),
+        }
+    }
+}
