@@ -36,6 +36,9 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The definitions log could not be opened.
+    #[error(transparent)]
+    Definitions(#[from] super::DefinitionsError),
 }
 
 /// A message recovered for a queue.
@@ -130,15 +133,9 @@ impl SegmentStore {
         }))
     }
 
-    /// The unsettled messages recovered for `queue`, in publish order (once; later calls get
-    /// nothing).
-    pub fn take_recovered(&self, queue: &str) -> Vec<RecoveredMessage> {
-        self.recovered.lock().remove(queue).unwrap_or_default()
-    }
-
     /// Settles every recovered message no queue took (its queue is gone), so its segments
     /// can be reclaimed.
-    pub fn discard_unclaimed(&self) {
+    fn discard_all_unclaimed(&self) {
         let left = std::mem::take(&mut *self.recovered.lock());
         for (queue, messages) in left {
             tracing::info!(
@@ -150,13 +147,6 @@ impl SegmentStore {
                 self.send(Op::Settle(m.id.0));
             }
         }
-    }
-
-    /// Waits until everything sent so far is durable and reclamation ran.
-    pub fn flush(&self) {
-        let (tx, rx) = mpsc::channel();
-        self.send(Op::Barrier(tx));
-        let _ = rx.recv();
     }
 
     /// Data fsyncs done since open (group commit makes this far smaller than the records).
@@ -202,6 +192,21 @@ impl MessageStore for SegmentStore {
 
     fn is_durable(&self) -> bool {
         true
+    }
+
+    fn take_recovered(&self, queue: &str) -> Vec<RecoveredMessage> {
+        self.recovered.lock().remove(queue).unwrap_or_default()
+    }
+
+    fn discard_unclaimed(&self) {
+        self.discard_all_unclaimed();
+    }
+
+    /// Waits until everything sent so far is durable and reclamation ran.
+    fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        self.send(Op::Barrier(tx));
+        let _ = rx.recv();
     }
 }
 

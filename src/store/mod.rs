@@ -61,6 +61,14 @@ pub trait MessageStore: Send + Sync + 'static {
     fn is_durable(&self) -> bool {
         false
     }
+    /// The unsettled messages recovered at start for `queue`, in publish order; taken once.
+    fn take_recovered(&self, _queue: &str) -> Vec<RecoveredMessage> {
+        Vec::new()
+    }
+    /// Settles the recovered messages no queue took (their queues are gone).
+    fn discard_unclaimed(&self) {}
+    /// Blocks until everything handed to the store so far is written (graceful shutdown).
+    fn flush(&self) {}
 }
 
 /// Keeps nothing: transient queues and the in-memory broker.
@@ -118,6 +126,33 @@ impl Default for StoreConfig {
             queue_capacity: 16 * 1024,
         }
     }
+}
+
+/// What [`open`] found and started.
+pub struct Opened {
+    /// The message store durable queues write to.
+    pub messages: Arc<dyn MessageStore>,
+    /// The definitions log and the definitions it held (`None` in memory).
+    pub definitions: Option<(Definitions, definitions::DefinitionSet)>,
+}
+
+/// Opens the store under `data_dir` as `config` says: in memory, or the segment log and the
+/// definitions log, recovered.
+pub fn open(data_dir: &std::path::Path, config: &StoreConfig) -> Result<Opened, StoreError> {
+    if config.in_memory {
+        return Ok(Opened {
+            messages: Arc::new(MemoryStore::default()),
+            definitions: None,
+        });
+    }
+    let layout = Layout::new(data_dir);
+    let messages = SegmentStore::open(&layout.messages, config)?;
+    let definitions = Definitions::open(&layout.definitions, config.fsync != FsyncPolicy::Never)
+        .map_err(StoreError::Definitions)?;
+    Ok(Opened {
+        messages,
+        definitions: Some(definitions),
+    })
 }
 
 /// The directories the store uses under the data dir.

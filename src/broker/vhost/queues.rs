@@ -16,6 +16,7 @@ use super::{QueueEntry, QueueInfo, QueueSettings, Registry, Vhost, VhostError};
 use crate::broker::binding::Subscriber;
 use crate::broker::queue::{self, QueueHandle};
 use crate::broker::ConnectionId;
+use crate::store::definitions::{Change, QueueDef};
 
 impl Vhost {
     /// `queue.declare` by connection `owner`.
@@ -72,14 +73,40 @@ impl Vhost {
             q.handle.mark_used();
             return Ok(q.info());
         }
+        self.create_queue(&mut reg, &name, settings, owner)
+    }
+
+    /// Creates queue `name` (known not to exist) owned by `owner` if exclusive: its arguments
+    /// are checked (406), its actor started (a durable one with the messages the store
+    /// recovered for it), its definition recorded if durable.
+    pub(super) fn create_queue(
+        &self,
+        reg: &mut Registry,
+        name: &str,
+        settings: QueueSettings,
+        owner: ConnectionId,
+    ) -> Result<QueueInfo, VhostError> {
+        let resource = self.resource("queue", name);
         let limits = args::queue_limits(&resource, &settings.arguments)?;
         let name: Arc<str> = name.into();
-        let handle = queue::spawn_hosted(
-            &name,
-            limits,
-            Arc::clone(&self.store),
-            Arc::clone(&self.host),
-        );
+        let durable = settings.durable && !settings.exclusive;
+        let (store, recovered) = if durable {
+            // A durable queue recreated at start takes the messages the store recovered.
+            (Arc::clone(&self.store), self.store.take_recovered(&name))
+        } else {
+            (Arc::clone(&self.transient), Vec::new())
+        };
+        let handle =
+            queue::spawn_recovered(&name, limits, store, Arc::clone(&self.host), recovered);
+        if durable {
+            self.log_definition(Change::Queue(
+                name.to_string(),
+                QueueDef {
+                    auto_delete: settings.auto_delete,
+                    arguments: settings.arguments.clone(),
+                },
+            ));
+        }
         let target: Arc<dyn Subscriber> = Arc::new(handle.clone());
         let owner = settings.exclusive.then_some(owner);
         if let Some(owner) = owner {
@@ -226,6 +253,9 @@ impl Vhost {
     /// yields the number of ready messages dropped.
     fn remove_queue(&self, reg: &mut Registry, q: &Arc<QueueEntry>) -> oneshot::Receiver<u64> {
         self.queues.remove(&q.name);
+        if q.is_durable() {
+            self.log_definition(Change::DeleteQueue(q.name.to_string()));
+        }
         if let Some(owner) = q.owner {
             if let Some(names) = reg.exclusive.get_mut(&owner) {
                 names.retain(|n| *n != q.name);
