@@ -19,9 +19,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::codec::Reader;
+use super::index::Index;
 use super::ledger::Ledger;
 use super::persister::{kind, Op, Persister};
-use super::segment;
+use super::segment::{self, Location};
 use super::{Durable, MessageStore, StoreConfig, StoreId};
 use crate::broker::message::Message;
 
@@ -44,12 +45,31 @@ pub enum StoreError {
 /// A message recovered for a queue.
 #[derive(Debug, Clone)]
 pub struct RecoveredMessage {
-    /// Its id in the store (to settle it).
+    /// Its id in the store (to settle it, or `read` it).
     pub id: StoreId,
-    /// The message as published.
-    pub message: Arc<Message>,
+    /// The message as published; `None` beyond the memory window (read it back when needed).
+    pub message: Option<Arc<Message>>,
     /// It was delivered before the restart.
     pub redelivered: bool,
+    /// Its body size (what `x-max-length-bytes` counts).
+    pub size: usize,
+    /// Its AMQP priority, if it has one.
+    pub priority: Option<u8>,
+    /// When it expires.
+    pub expires_at: Option<std::time::Instant>,
+}
+
+impl RecoveredMessage {
+    fn new(id: u64, message: Message) -> RecoveredMessage {
+        RecoveredMessage {
+            id: StoreId(id),
+            redelivered: false,
+            size: message.body.len(),
+            priority: message.properties.amqp.as_ref().and_then(|a| a.priority),
+            expires_at: message.expires_at,
+            message: Some(Arc::new(message)),
+        }
+    }
 }
 
 /// The segment-log message store.
@@ -60,6 +80,8 @@ pub struct SegmentStore {
     /// Unsettled messages found at open, by queue, until the queues take them.
     recovered: Mutex<HashMap<String, Vec<RecoveredMessage>>>,
     fsyncs: Arc<AtomicU64>,
+    index: Arc<Index>,
+    memory_window: usize,
 }
 
 impl SegmentStore {
@@ -71,35 +93,44 @@ impl SegmentStore {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut ledger = Ledger::default();
-        // id -> (queue, message, redelivered), in id (publish) order.
-        let mut live: BTreeMap<u64, (String, Message, bool)> = BTreeMap::new();
-        let mut max_id = 0;
+        let mut replay = Replay {
+            ledger: &mut ledger,
+            live: BTreeMap::new(),
+            per_queue: HashMap::new(),
+            locations: HashMap::new(),
+            max_id: 0,
+            window: config.memory_window,
+        };
         let mut last = 0;
         let mut records = 0;
         for (n, path) in segment::list(dir).map_err(io(dir))? {
             last = n;
-            ledger.add_segment(n);
-            let scanned = segment::scan(&path, |kind, payload| {
-                replay(n, kind, payload, &mut ledger, &mut live, &mut max_id);
+            replay.ledger.add_segment(n);
+            let scanned = segment::scan(&path, |kind, payload, location| {
+                replay.record(n, kind, payload, location);
             })
             .map_err(io(&path))?;
             records += scanned.records;
             if scanned.valid_len == 0 {
                 // Moved aside: nothing in it is tracked.
-                ledger.removed(&[n]);
+                replay.ledger.removed(&[n]);
             }
         }
+        let Replay {
+            live,
+            locations,
+            max_id,
+            ..
+        } = replay;
+        let index = Arc::new(Index::default());
+        index.insert_all(locations.into_iter().map(|(id, (seg, loc))| (id, seg, loc)));
         let current = last + 1;
         let file = segment::create(dir, current, true).map_err(io(dir))?;
         let segments = ledger.segment_count();
         let messages = ledger.live_messages();
         let mut recovered: HashMap<String, Vec<RecoveredMessage>> = HashMap::new();
-        for (id, (queue, message, redelivered)) in live {
-            recovered.entry(queue).or_default().push(RecoveredMessage {
-                id: StoreId(id),
-                message: Arc::new(message),
-                redelivered,
-            });
+        for (_, (queue, m)) in live {
+            recovered.entry(queue).or_default().push(m);
         }
         tracing::info!(
             dir = %dir.display(),
@@ -113,12 +144,12 @@ impl SegmentStore {
         let fsyncs = Arc::new(AtomicU64::new(0));
         let persister = Persister::new(
             dir.to_path_buf(),
-            config.fsync,
-            config.segment_bytes,
+            config,
             current,
             file,
             ledger,
             Arc::clone(&fsyncs),
+            Arc::clone(&index),
         );
         std::thread::Builder::new()
             .name("ferromq-persister".into())
@@ -130,6 +161,8 @@ impl SegmentStore {
             dir: dir.to_path_buf(),
             recovered: Mutex::new(recovered),
             fsyncs,
+            index,
+            memory_window: config.memory_window,
         }))
     }
 
@@ -208,45 +241,87 @@ impl MessageStore for SegmentStore {
         self.send(Op::Barrier(tx));
         let _ = rx.recv();
     }
+
+    fn memory_window(&self) -> usize {
+        self.memory_window
+    }
+
+    fn read(&self, id: StoreId) -> Option<Arc<Message>> {
+        if !self.index.contains(id.0) {
+            // Its record may still be on its way to the file: wait for the persister once.
+            self.flush();
+        }
+        match self.index.read(&self.dir, id.0) {
+            Ok(Some(m)) => Some(Arc::new(m)),
+            Ok(None) => {
+                tracing::error!(id = id.0, "store: message to read back is not in the log");
+                None
+            }
+            Err(e) => {
+                tracing::error!(id = id.0, error = %e, "store: cannot read a message back");
+                None
+            }
+        }
+    }
 }
 
-/// Applies one recovered record of segment `seg`.
-fn replay(
-    seg: u64,
-    kind: u8,
-    payload: &[u8],
-    ledger: &mut Ledger,
-    live: &mut BTreeMap<u64, (String, Message, bool)>,
-    max_id: &mut u64,
-) {
-    let mut r = Reader::new(payload);
-    let result = match kind {
-        kind::ENQUEUE => (|| {
-            let id = r.u64()?;
-            let queue = r.string()?;
-            let message = r.message()?;
-            *max_id = (*max_id).max(id);
-            ledger.enqueued(seg, id);
-            live.insert(id, (queue, message, false));
-            Ok(())
-        })(),
-        kind::SETTLE | kind::DELIVERED => r.u64().map(|id| {
-            *max_id = (*max_id).max(id);
-            let settle = kind == kind::SETTLE;
-            if ledger.referenced(seg, id, settle) {
-                if settle {
-                    live.remove(&id);
-                } else if let Some(m) = live.get_mut(&id) {
-                    m.2 = true;
+/// Recovery state while the segments are scanned.
+struct Replay<'a> {
+    ledger: &'a mut Ledger,
+    /// id -> (queue, message), in id (publish) order.
+    live: BTreeMap<u64, (String, RecoveredMessage)>,
+    /// Live messages per queue, to keep bodies only for the first `window` of each.
+    per_queue: HashMap<String, usize>,
+    locations: HashMap<u64, (u64, Location)>,
+    max_id: u64,
+    window: usize,
+}
+
+impl Replay<'_> {
+    /// Applies one recovered record of segment `seg`.
+    fn record(&mut self, seg: u64, kind: u8, payload: &[u8], location: Location) {
+        let mut r = Reader::new(payload);
+        let result = match kind {
+            kind::ENQUEUE => (|| {
+                let id = r.u64()?;
+                let queue = r.string()?;
+                let message = r.message()?;
+                self.max_id = self.max_id.max(id);
+                self.ledger.enqueued(seg, id);
+                self.locations.insert(id, (seg, location));
+                let count = self.per_queue.entry(queue.clone()).or_default();
+                *count += 1;
+                let mut m = RecoveredMessage::new(id, message);
+                if self.window > 0 && *count > self.window {
+                    // A backlog is not loaded whole: the queue reads it back as it drains.
+                    m.message = None;
                 }
+                self.live.insert(id, (queue, m));
+                Ok(())
+            })(),
+            kind::SETTLE | kind::DELIVERED => r.u64().map(|id| {
+                self.max_id = self.max_id.max(id);
+                let settle = kind == kind::SETTLE;
+                if self.ledger.referenced(seg, id, settle) {
+                    if settle {
+                        self.locations.remove(&id);
+                        if let Some((queue, _)) = self.live.remove(&id) {
+                            if let Some(n) = self.per_queue.get_mut(&queue) {
+                                *n = n.saturating_sub(1);
+                            }
+                        }
+                    } else if let Some((_, m)) = self.live.get_mut(&id) {
+                        m.redelivered = true;
+                    }
+                }
+            }),
+            _ => {
+                tracing::warn!(segment = seg, kind, "store: unknown record kind skipped");
+                Ok(())
             }
-        }),
-        _ => {
-            tracing::warn!(segment = seg, kind, "store: unknown record kind skipped");
-            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::warn!(segment = seg, error = %e, "store: undecodable record skipped");
         }
-    };
-    if let Err(e) = result {
-        tracing::warn!(segment = seg, error = %e, "store: undecodable record skipped");
     }
 }

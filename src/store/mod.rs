@@ -18,6 +18,7 @@
 
 mod codec;
 pub mod definitions;
+mod index;
 mod ledger;
 mod log;
 mod persister;
@@ -69,6 +70,16 @@ pub trait MessageStore: Send + Sync + 'static {
     fn discard_unclaimed(&self) {}
     /// Blocks until everything handed to the store so far is written (graceful shutdown).
     fn flush(&self) {}
+    /// Ready messages per queue level whose bodies stay in memory (0: all); beyond it queues
+    /// drop bodies and `read` them back.
+    fn memory_window(&self) -> usize {
+        0
+    }
+    /// Reads a stored message back (its body was dropped from memory); `None` if it cannot
+    /// be read (logged).
+    fn read(&self, _id: StoreId) -> Option<Arc<Message>> {
+        None
+    }
 }
 
 /// Keeps nothing: transient queues and the in-memory broker.
@@ -115,6 +126,10 @@ pub struct StoreConfig {
     pub segment_bytes: u64,
     /// Records queued for the persister thread before senders wait (the channel's bound).
     pub queue_capacity: usize,
+    /// Ready messages per durable queue (and priority level) whose bodies stay in memory; the
+    /// bodies of those behind them are dropped once written and read back from the log as
+    /// the queue reaches them (RabbitMQ's lazy / CQv2 behaviour). 0 keeps every body.
+    pub memory_window: usize,
 }
 
 impl Default for StoreConfig {
@@ -124,6 +139,7 @@ impl Default for StoreConfig {
             fsync: FsyncPolicy::Batch,
             segment_bytes: 64 * 1024 * 1024,
             queue_capacity: 16 * 1024,
+            memory_window: 4096,
         }
     }
 }

@@ -22,10 +22,11 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
 use super::codec::Writer;
+use super::index::Index;
 use super::ledger::Ledger;
 use super::record;
-use super::segment;
-use super::{Durable, FsyncPolicy};
+use super::segment::{self, Location};
+use super::{Durable, FsyncPolicy, StoreConfig};
 use crate::broker::message::Message;
 
 /// Record kinds of the segment log.
@@ -78,6 +79,10 @@ pub struct Persister {
     /// Fsyncs of segment data done so far (shared with the store handle, for tests and
     /// monitoring: with group commit it grows far slower than the record count).
     fsyncs: Arc<AtomicU64>,
+    /// Where written enqueue records are, for reading bodies back.
+    index: Arc<Index>,
+    /// Enqueue records of this batch: published to `index` once written.
+    written: Vec<(u64, u64, Location)>,
 }
 
 impl Persister {
@@ -85,18 +90,18 @@ impl Persister {
     /// recovery rebuilt.
     pub fn new(
         dir: PathBuf,
-        policy: FsyncPolicy,
-        segment_bytes: u64,
+        config: &StoreConfig,
         current: u64,
         file: File,
         mut ledger: Ledger,
         fsyncs: Arc<AtomicU64>,
+        index: Arc<Index>,
     ) -> Persister {
         ledger.add_segment(current);
         let mut p = Persister {
             dir,
-            policy,
-            segment_bytes: segment_bytes.max(segment::MAGIC.len() as u64 + 1),
+            policy: config.fsync,
+            segment_bytes: config.segment_bytes.max(segment::MAGIC.len() as u64 + 1),
             file: Some(file),
             current,
             current_len: segment::MAGIC.len() as u64,
@@ -106,6 +111,8 @@ impl Persister {
             barriers: Vec::new(),
             batch_failed: false,
             fsyncs,
+            index,
+            written: Vec::new(),
         };
         p.reclaim();
         p
@@ -137,12 +144,18 @@ impl Persister {
                 done,
             } => {
                 self.maybe_roll();
+                let start = self.buf.len();
                 record::frame(&mut self.buf, kind::ENQUEUE, |out| {
                     let mut w = Writer(out);
                     w.u64(id);
                     w.str(&queue);
                     w.message(&message);
                 });
+                let location = Location {
+                    offset: self.current_len + start as u64,
+                    size: u32::try_from(self.buf.len() - start).unwrap_or(u32::MAX),
+                };
+                self.written.push((id, self.current, location));
                 self.ledger.enqueued(self.current, id);
                 self.done.extend(done);
                 if self.policy == FsyncPolicy::Always {
@@ -160,10 +173,11 @@ impl Persister {
             return;
         }
         self.maybe_roll();
-        if self
-            .ledger
-            .referenced(self.current, id, kind == kind::SETTLE)
-        {
+        let settle = kind == kind::SETTLE;
+        if settle {
+            self.index.remove(id);
+        }
+        if self.ledger.referenced(self.current, id, settle) {
             record::frame(&mut self.buf, kind, |out| Writer(out).u64(id));
         }
     }
@@ -230,6 +244,17 @@ impl Persister {
                 false
             }
         };
+        if ok {
+            // Not those settled within the batch: their settle already passed the index.
+            let ledger = &self.ledger;
+            self.index.insert_all(
+                self.written
+                    .drain(..)
+                    .filter(|(id, _, _)| ledger.is_live(*id)),
+            );
+        } else {
+            self.written.clear();
+        }
         for done in self.done.drain(..) {
             done(ok);
         }
@@ -247,6 +272,7 @@ impl Persister {
                 return;
             }
             for n in &gone {
+                self.index.segment_deleted(*n);
                 let path = segment::path(&self.dir, *n);
                 match std::fs::remove_file(&path) {
                     Ok(()) => {

@@ -62,6 +62,15 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Where a record sits in its segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Byte offset of the record's header.
+    pub offset: u64,
+    /// Bytes the record takes, header included.
+    pub size: u32,
+}
+
 /// How a scanned segment ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanned {
@@ -73,10 +82,11 @@ pub struct Scanned {
     pub truncated: Option<(&'static str, u64)>,
 }
 
-/// Reads segment `path`, handing each intact record (kind, payload) to `each`, and truncates
+/// Reads segment `path`, handing each intact record (kind, payload, its offset and size in the
+/// file) to `each`, and truncates
 /// the file after the last intact one (logged). A file without the magic is kept aside under a
 /// `.corrupt` name and reads as empty.
-pub fn scan(path: &Path, mut each: impl FnMut(u8, &[u8])) -> io::Result<Scanned> {
+pub fn scan(path: &Path, mut each: impl FnMut(u8, &[u8], Location)) -> io::Result<Scanned> {
     let mut buf = Vec::new();
     File::open(path)?.read_to_end(&mut buf)?;
     if buf.len() < MAGIC.len() || &buf[..MAGIC.len()] != MAGIC {
@@ -102,7 +112,14 @@ pub fn scan(path: &Path, mut each: impl FnMut(u8, &[u8])) -> io::Result<Scanned>
                 payload,
                 size,
             } => {
-                each(kind, payload);
+                each(
+                    kind,
+                    payload,
+                    Location {
+                        offset: at as u64,
+                        size: size as u32,
+                    },
+                );
                 records += 1;
                 at += size;
             }

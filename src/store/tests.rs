@@ -28,15 +28,27 @@ fn message(body: &str) -> Arc<Message> {
 fn config(segment_bytes: u64) -> StoreConfig {
     StoreConfig {
         segment_bytes,
+        // Small, so recovery leaves most bodies on disk and `bodies` reads them back.
+        memory_window: 3,
         ..StoreConfig::default()
     }
+}
+
+/// The body of a recovered message, read back from the log if recovery did not load it.
+fn body_of(store: &SegmentStore, m: &super::RecoveredMessage) -> String {
+    let message = m
+        .message
+        .clone()
+        .or_else(|| store.read(m.id))
+        .expect("body in memory or readable");
+    String::from_utf8_lossy(&message.body).into_owned()
 }
 
 fn bodies(store: &SegmentStore, queue: &str) -> Vec<String> {
     store
         .take_recovered(queue)
         .iter()
-        .map(|m| String::from_utf8_lossy(&m.message.body).into_owned())
+        .map(|m| body_of(store, m))
         .collect()
 }
 
@@ -65,12 +77,7 @@ fn unsettled_messages_come_back_in_order_with_their_redelivered_flag() {
     let q = store.take_recovered("q");
     let flags: Vec<(String, bool)> = q
         .iter()
-        .map(|m| {
-            (
-                String::from_utf8_lossy(&m.message.body).into(),
-                m.redelivered,
-            )
-        })
+        .map(|m| (body_of(&store, m), m.redelivered))
         .collect();
     assert_eq!(flags, vec![("a".into(), true), ("c".into(), false)]);
     assert_eq!(bodies(&store, "r"), vec!["r1"]);
@@ -140,7 +147,7 @@ fn flipped_bytes_lose_only_the_rest_of_their_segment() {
     bytes[at] ^= 0x5a;
     std::fs::write(victim, &bytes).expect("write");
     let mut before_victim = 0;
-    segment::scan(&files[0], |k, _| {
+    segment::scan(&files[0], |k, _, _| {
         before_victim += u64::from(k == kind::ENQUEUE)
     })
     .expect("scan");
@@ -239,7 +246,7 @@ fn completions_come_after_the_write_and_share_fsyncs() {
     // Every completed record is in the file already.
     let mut on_disk = 0;
     for path in segments(dir.path()) {
-        segment::scan(&path, |k, _| on_disk += u64::from(k == kind::ENQUEUE)).expect("scan");
+        segment::scan(&path, |k, _, _| on_disk += u64::from(k == kind::ENQUEUE)).expect("scan");
     }
     assert_eq!(on_disk, n);
     let fsyncs = store.fsyncs();
@@ -247,4 +254,29 @@ fn completions_come_after_the_write_and_share_fsyncs() {
         fsyncs < n / 4,
         "group commit: {fsyncs} fsyncs for {n} records"
     );
+}
+
+#[test]
+fn bodies_are_read_back_by_id_until_settled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SegmentStore::open(dir.path(), &config(2048)).expect("open");
+    let ids: Vec<StoreId> = (0..50)
+        .map(|i| {
+            store.enqueue(
+                "q",
+                &message(&format!("body-{i}-{}", "y".repeat(100))),
+                None,
+            )
+        })
+        .collect();
+    // Read before the persister wrote it: the read waits for it.
+    let last = store.read(ids[49]).expect("readable");
+    assert!(last.body.starts_with(b"body-49-"));
+    for (i, id) in ids.iter().enumerate() {
+        let m = store.read(*id).expect("readable");
+        assert!(m.body.starts_with(format!("body-{i}-").as_bytes()));
+    }
+    store.settle("q", ids[0]);
+    store.flush();
+    assert!(store.read(ids[0]).is_none(), "settled messages are gone");
 }

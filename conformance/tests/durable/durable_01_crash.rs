@@ -30,8 +30,9 @@ const WINDOW: usize = 64;
 async fn confirmed_messages_survive_sigkill_at_random_points() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    // Small segments: rounds cross segment boundaries and reclamation runs under the crashes.
-    let config = "[store]\nsegment_bytes = 65536\n";
+    // Small segments and memory window: rounds cross segment boundaries, reclamation runs
+    // under the crashes, and drains read most bodies back from the log.
+    let config = "[store]\nsegment_bytes = 65536\nmemory_window = 64\n";
     let mut rng = Rng::new();
     let mut sent: HashSet<String> = HashSet::new();
     let mut confirmed: HashSet<String> = HashSet::new();

@@ -10,7 +10,8 @@ use lapin::types::FieldTable;
 
 use super::support::{channel, drain, publish_confirmed, stop, STEP};
 
-const SMALL_SEGMENTS: &str = "[store]\nsegment_bytes = 16384\n";
+/// Small segments, and a small window of bodies in memory, so backlogs are read back from disk.
+const SMALL_SEGMENTS: &str = "[store]\nsegment_bytes = 16384\nmemory_window = 50\n";
 
 async fn declare(ch: &lapin::Channel, q: &str) {
     ch.queue_declare(

@@ -36,12 +36,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::consumer::Consumers;
 use super::dead_letter::{self, DeathReason, QueueHost};
 use super::handle::{Admission, Control, Inbound};
-use super::ready::{Entry, Ready};
+use super::ready::{Entry, Paged, Pager, Ready};
 use super::{MessageId, Overflow, QueueCounts, QueueDelivery, QueueLimits, QueueStats};
 use crate::broker::binding::Pending;
 use crate::broker::message::Message;
 use crate::broker::queue::ConsumerTag;
-use crate::store::{Durable, MessageStore, RecoveredMessage};
+use crate::store::{Durable, MessageStore, RecoveredMessage, StoreId};
 
 /// What woke the actor.
 enum Event {
@@ -86,9 +86,14 @@ impl Actor {
         recovered: Vec<RecoveredMessage>,
     ) -> Actor {
         let now = Instant::now();
+        // Durable queues keep a bounded window of bodies in memory (see `ready`).
+        let pager = (store.is_durable() && store.memory_window() > 0).then(|| Pager {
+            store: Arc::clone(&store),
+            window: store.memory_window(),
+        });
         let mut actor = Actor {
             name,
-            ready: Ready::new(limits.max_priority),
+            ready: Ready::new(limits.max_priority, pager),
             consumers: Consumers::new(limits.single_active_consumer),
             // Declaration is the first use.
             unused_deadline: limits.expires.map(|e| now + e),
@@ -103,10 +108,27 @@ impl Actor {
         // Messages recovered from the store come first, in publish order, already stored. A
         // queue TTL counts from the restart (the arrival instant is not stored).
         for r in recovered {
-            let mut entry = actor.new_entry(r.message, now);
-            entry.stored = Some(r.id);
-            entry.redelivered = r.redelivered;
-            actor.ready.push_back(entry);
+            match r.message {
+                Some(message) => {
+                    let mut entry = actor.new_entry(message, now);
+                    entry.stored = Some(r.id);
+                    entry.redelivered = r.redelivered;
+                    actor.ready.push_back(entry);
+                }
+                None => {
+                    let id = MessageId(actor.next_id);
+                    actor.next_id += 1;
+                    let paged = Paged {
+                        id,
+                        stored: r.id,
+                        redelivered: r.redelivered,
+                        deadline: actor.deadline(r.expires_at, now),
+                        level: actor.ready.level_for_priority(r.priority),
+                        size: r.size,
+                    };
+                    actor.ready.push_back_paged(paged);
+                }
+            }
         }
         actor.publish_stats();
         actor
@@ -248,8 +270,8 @@ impl Actor {
                 // Purged messages are not dead-lettered (RabbitMQ).
                 let all = self.ready.take_all();
                 let n = all.len() as u64;
-                for entry in all {
-                    self.forget(entry);
+                for stored in all {
+                    self.forget_stored(stored);
                 }
                 let _ = reply.send(n);
             }
@@ -345,11 +367,7 @@ impl Actor {
     fn new_entry(&mut self, message: Arc<Message>, now: Instant) -> Entry {
         let id = MessageId(self.next_id);
         self.next_id += 1;
-        let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
-        let deadline = match (message.expires_at, ttl_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.deadline(message.expires_at, now);
         let level = self.ready.level_for(&message);
         Entry {
             id,
@@ -358,6 +376,16 @@ impl Actor {
             stored: None,
             deadline,
             level,
+        }
+    }
+
+    /// When a message arriving `now` expires: its own expiry or the queue's TTL, whichever is
+    /// first.
+    fn deadline(&self, expires_at: Option<Instant>, now: Instant) -> Option<Instant> {
+        let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
+        match (expires_at, ttl_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -501,7 +529,11 @@ impl Actor {
 
     /// The message leaves the queue for good: the store may drop it.
     fn forget(&self, entry: Entry) {
-        if let Some(stored) = entry.stored {
+        self.forget_stored(entry.stored);
+    }
+
+    fn forget_stored(&self, stored: Option<StoreId>) {
+        if let Some(stored) = stored {
             self.store.settle(&self.name, stored);
         }
     }
@@ -510,8 +542,8 @@ impl Actor {
     fn drop_all(&mut self) -> u64 {
         let ready = self.ready.take_all();
         let n = ready.len() as u64;
-        for entry in ready {
-            self.forget(entry);
+        for stored in ready {
+            self.forget_stored(stored);
         }
         for (_, (entry, _)) in std::mem::take(&mut self.unacked) {
             self.forget(entry);
@@ -542,6 +574,9 @@ impl Actor {
 
     fn end_pass(&mut self, now: Instant) {
         self.dispatch(now);
+        for lost in self.ready.take_lost() {
+            self.store.settle(&self.name, lost);
+        }
         self.expire_heads(Instant::now());
         self.publish_stats();
         self.hand_off_dead_letter_waits();

@@ -19,6 +19,8 @@ mod tests;
 #[cfg(test)]
 mod tests_dead_letter;
 #[cfg(test)]
+mod tests_paging;
+#[cfg(test)]
 mod tests_policies;
 
 use std::sync::atomic::{AtomicU64, Ordering};
