@@ -46,8 +46,18 @@ pub type Verdict = Pin<Box<dyn Future<Output = Admission> + Send>>;
 pub enum Outcome {
     /// The queue never refuses: as [`QueueHandle::publish`] (`Some` = wait for inbox room).
     Queued(Option<Pending>),
-    /// The queue may refuse: await the verdict before confirming the publish.
+    /// The queue may refuse, or stores the message durably: await the verdict before
+    /// confirming the publish.
     Decided(Verdict),
+    /// As `Decided`, but the inbox was full: `send` hands the message over and must be awaited
+    /// in publish order with the other `Pending`s (backpressure, and order within the queue);
+    /// the verdict may be awaited later, apart from them.
+    Waiting {
+        /// Waits for inbox room and sends the message.
+        send: Pending,
+        /// The queue's answer.
+        verdict: Verdict,
+    },
 }
 
 /// How a consumer registers (AMQP basic.consume and its `x-priority` argument).
@@ -214,9 +224,10 @@ impl QueueHandle {
     /// Enqueues a message for a publisher that must learn whether the queue refused it (AMQP
     /// publisher confirms: a refusal is a basic.nack). Costs a oneshot only on a queue whose
     /// overflow policy can refuse; other queues answer `Outcome::Queued` as `publish` does.
-    /// Messages sent before the verdict is awaited are already in the inbox, in order, unless
-    /// the inbox was full: then the verdict sends the message when polled, so the caller awaits
-    /// verdicts and pendings in publish order.
+    /// The message is in the inbox when this returns, unless the inbox was full: then
+    /// `Outcome::Waiting::send` sends it, and the caller awaits it with its other pendings in
+    /// publish order. Verdicts only wait for the answer, so a publisher may read on while
+    /// they are outstanding (a confirm waiting for an fsync does not stall the connection).
     pub fn publish_with_outcome(&self, message: Arc<Message>) -> Outcome {
         if !(self.refuses || self.durable && message.qos > 0) {
             return Outcome::Queued(self.publish(message));
@@ -226,21 +237,20 @@ impl QueueHandle {
             message,
             verdict: Some(tx),
         };
-        let blocked = match self.inbox.try_send(inbound) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(inbound)) => Some((self.inbox.clone(), inbound)),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Outcome::Queued(None),
-        };
-        Outcome::Decided(Box::pin(async move {
-            if let Some((inbox, inbound)) = blocked {
-                if inbox.send(inbound).await.is_err() {
-                    return Admission::Accepted;
-                }
+        // A dropped answer means the queue stopped with the message unread (or the inbox
+        // closed before it was sent): gone, like a deleted queue's, not refused.
+        let verdict: Verdict = Box::pin(async move { rx.await.unwrap_or(Admission::Accepted) });
+        match self.inbox.try_send(inbound) {
+            Ok(()) => Outcome::Decided(verdict),
+            Err(mpsc::error::TrySendError::Full(inbound)) => {
+                let inbox = self.inbox.clone();
+                let send: Pending = Box::pin(async move {
+                    let _ = inbox.send(inbound).await;
+                });
+                Outcome::Waiting { send, verdict }
             }
-            // A dropped answer means the queue stopped with the message unread: gone, like a
-            // deleted queue's, not refused.
-            rx.await.unwrap_or(Admission::Accepted)
-        }))
+            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Queued(None),
+        }
     }
 
     /// Adds a consumer with a prefetch window (0 = unlimited); `no_ack` settles on delivery.
