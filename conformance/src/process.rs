@@ -155,6 +155,14 @@ impl BrokerProcess {
         }
     }
 
+    /// SIGTERM, then waits for a clean exit (up to 30 s).
+    pub fn stop_gracefully(self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        self.wait_exit(Duration::from_secs(30));
+    }
+
     /// The child's process id (to signal it from another thread).
     pub fn pid(&self) -> u32 {
         self.child.id()
