@@ -246,3 +246,49 @@ async fn a_message_delivered_before_a_crash_comes_back_redelivered() {
     );
     stop(b);
 }
+
+/// tx.commit-ok for persistent messages to a durable queue comes after they are on disk: a
+/// SIGKILL right after it loses none of them.
+#[tokio::test]
+async fn a_committed_transaction_survives_a_crash() {
+    use lapin::options::BasicPublishOptions;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let b = BrokerProcess::start(&data, "");
+    // Large enough that writing them takes longer than the kill does to arrive.
+    let n = 300;
+    let filler = "t".repeat(100_000);
+    {
+        let (_conn, ch) = channel(&b).await;
+        ch.queue_declare(
+            "tx",
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("durable queue");
+        ch.tx_select().await.expect("tx.select");
+        for i in 0..n {
+            ch.basic_publish(
+                "",
+                "tx",
+                BasicPublishOptions::default(),
+                format!("{i:04}{filler}").as_bytes(),
+                super::support::persistent(),
+            )
+            .await
+            .expect("publish");
+        }
+        ch.tx_commit().await.expect("tx.commit-ok");
+        sigkill(b.pid());
+    }
+    b.kill();
+    let b = BrokerProcess::start(&data, "");
+    let (_conn, ch) = channel(&b).await;
+    assert_eq!(drain(&ch, "tx").await.len(), n);
+    stop(b);
+}
