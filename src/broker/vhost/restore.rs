@@ -27,9 +27,10 @@ impl Vhost {
         for (name, def) in set.queues {
             let settings = QueueSettings {
                 durable: true,
-                exclusive: false,
+                // Not exclusive (recovered queues never are), nothing else set.
                 auto_delete: def.auto_delete,
                 arguments: def.arguments,
+                ..QueueSettings::default()
             };
             // Not `declare_queue`: a durable server-named queue (`amq.gen-...`) comes back
             // under its reserved name.
