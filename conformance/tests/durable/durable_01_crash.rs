@@ -22,6 +22,10 @@ use lapin::types::FieldTable;
 use super::support::{channel, drain, persistent, sigkill, stop, STEP};
 
 const QUEUE: &str = "crash";
+/// A second durable queue bound with `QUEUE` to a durable fanout exchange the publishers use:
+/// a confirm must wait for both queues' writes.
+const COPY: &str = "crash-copy";
+const FANOUT: &str = "crash-fanout";
 const ROUNDS: usize = 5;
 /// Outstanding confirms per publisher (a pipelining client).
 const WINDOW: usize = 64;
@@ -37,21 +41,13 @@ async fn confirmed_messages_survive_sigkill_at_random_points() {
     let mut sent: HashSet<String> = HashSet::new();
     let mut confirmed: HashSet<String> = HashSet::new();
     let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut seen_copy: HashMap<String, u32> = HashMap::new();
     // Delivered to a crashed round's consumer: may come again.
     let mut may_repeat: HashSet<String> = HashSet::new();
     for round in 0..ROUNDS {
         let b = BrokerProcess::start(&data, config);
         let (conn, ch) = channel(&b).await;
-        ch.queue_declare(
-            QUEUE,
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("durable queue");
+        declare(&ch).await;
         let consumed = Arc::new(Mutex::new(Vec::new()));
         let consumer = if round % 2 == 1 {
             Some(consume_until_gone(&b, Arc::clone(&consumed)).await)
@@ -87,27 +83,33 @@ async fn confirmed_messages_survive_sigkill_at_random_points() {
         // Restart and take everything that survived.
         let b = BrokerProcess::start(&data, config);
         let (conn, ch) = channel(&b).await;
-        for (body, _redelivered) in drain(&ch, QUEUE).await {
-            let id = String::from_utf8(body).expect("utf-8 id");
-            assert!(sent.contains(&id), "{id} was never published");
-            let n = seen.entry(id.clone()).or_default();
-            *n += 1;
+        for (queue, seen, may_repeat) in [
+            (QUEUE, &mut seen, &may_repeat),
+            // Nobody consumed the copy before a crash: exactly once there.
+            (COPY, &mut seen_copy, &HashSet::new()),
+        ] {
+            for (body, _redelivered) in drain(&ch, queue).await {
+                let id = String::from_utf8(body).expect("utf-8 id");
+                assert!(sent.contains(&id), "{id} was never published");
+                let n = seen.entry(id.clone()).or_default();
+                *n += 1;
+                assert!(
+                    *n == 1 || (*n == 2 && may_repeat.contains(&id)),
+                    "{id} delivered {n} times from {queue}"
+                );
+            }
+            let missing: Vec<&String> = confirmed
+                .iter()
+                .filter(|id| !seen.contains_key(*id))
+                .collect();
             assert!(
-                *n == 1 || (*n == 2 && may_repeat.contains(&id)),
-                "{id} delivered {n} times"
+                missing.is_empty(),
+                "round {round}: {} confirmed messages lost from {queue}, e.g. {:?}\n{}",
+                missing.len(),
+                missing.iter().take(5).collect::<Vec<_>>(),
+                b.log()
             );
         }
-        let missing: Vec<&String> = confirmed
-            .iter()
-            .filter(|id| !seen.contains_key(*id))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "round {round}: {} confirmed messages lost, e.g. {:?}\n{}",
-            missing.len(),
-            missing.iter().take(5).collect::<Vec<_>>(),
-            b.log()
-        );
         let _ = conn.close(200, "bye").await;
         stop(b);
     }
@@ -116,6 +118,42 @@ async fn confirmed_messages_survive_sigkill_at_random_points() {
         "the test confirmed too little to mean much: {}",
         confirmed.len()
     );
+}
+
+/// The durable fanout exchange and the two durable queues bound to it (idempotent).
+async fn declare(ch: &lapin::Channel) {
+    ch.exchange_declare(
+        FANOUT,
+        lapin::ExchangeKind::Fanout,
+        lapin::options::ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("durable exchange");
+    for q in [QUEUE, COPY] {
+        ch.queue_declare(
+            q,
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("durable queue");
+        ch.queue_bind(
+            q,
+            FANOUT,
+            "",
+            lapin::options::QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    }
 }
 
 /// Publishes persistent messages `r<round>-<n>` with confirms, WINDOW at a time, until the
@@ -139,8 +177,8 @@ async fn publish_until_dead(ch: &lapin::Channel, round: usize) -> (Vec<String>, 
         let id = format!("r{round}-{n}");
         let published = ch
             .basic_publish(
+                FANOUT,
                 "",
-                QUEUE,
                 BasicPublishOptions::default(),
                 id.as_bytes(),
                 persistent(),
