@@ -51,6 +51,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// AMQP protocol settings, table `[amqp]`.
     pub amqp: AmqpConfig,
+    /// Durable storage under `data_dir`, table `[store]` (fsync policy, segment size).
+    pub store: crate::store::StoreConfig,
 }
 
 /// AMQP settings (`[amqp]` in the config file).
@@ -105,6 +107,7 @@ impl Default for Config {
             log_level: "info".to_string(),
             mqtt: MqttConfig::default(),
             amqp: AmqpConfig::default(),
+            store: crate::store::StoreConfig::default(),
         }
     }
 }
@@ -199,11 +202,16 @@ impl Config {
         Ok(config)
     }
 
-    /// A configuration for tests and embedding: MQTT and AMQP on `127.0.0.1:0`.
+    /// A configuration for tests and embedding: MQTT and AMQP on `127.0.0.1:0`, nothing
+    /// written to disk (the store is in memory).
     pub fn ephemeral() -> Config {
         Config {
             mqtt_listen: Listen::Addr(SocketAddr::from(([127, 0, 0, 1], 0))),
             amqp_listen: Listen::Addr(SocketAddr::from(([127, 0, 0, 1], 0))),
+            store: crate::store::StoreConfig {
+                in_memory: true,
+                ..crate::store::StoreConfig::default()
+            },
             ..Config::default()
         }
     }
@@ -251,6 +259,20 @@ mod tests {
         let c = Config::from_toml("[amqp]\nconsumer_timeout_ms = 5000\n").unwrap();
         assert_eq!(c.amqp.consumer_timeout_ms, 5000);
         assert_eq!(Config::default().amqp.consumer_timeout_ms, 1_800_000);
+    }
+
+    #[test]
+    fn store_table_parses_with_a_safe_default() {
+        let c = Config::from_toml("[store]\nfsync = \"never\"\nsegment_bytes = 4096\n").unwrap();
+        assert_eq!(c.store.fsync, crate::store::FsyncPolicy::Never);
+        assert_eq!(c.store.segment_bytes, 4096);
+        assert_eq!(
+            Config::default().store.fsync,
+            crate::store::FsyncPolicy::Batch
+        );
+        assert!(!Config::default().store.in_memory);
+        assert!(Config::ephemeral().store.in_memory);
+        assert!(Config::from_toml("[store]\nfsync = \"sometimes\"\n").is_err());
     }
 
     #[test]

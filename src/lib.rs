@@ -4,8 +4,9 @@
 //! decodes frames with the codec crates in `protocols/` and translates them into calls on the
 //! protocol-neutral core in `broker/` (vhosts, exchanges, the topic index, retained messages,
 //! sessions). `connection` holds the framed I/O both adapters share; `auth` is the login hook;
-//! `store` is the persistence interface (in memory for now). `Broker::start` embeds a whole
-//! broker, which is how the conformance tests run one on `127.0.0.1:0`.
+//! `store` keeps durable definitions and persistent messages (a segment log with a group-commit
+//! persister thread, recovered at start). `Broker::start` embeds a whole broker, which is how the
+//! conformance tests run one on `127.0.0.1:0`.
 
 pub mod amqp;
 pub mod auth;

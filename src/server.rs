@@ -24,6 +24,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The data directory could not be opened or recovered.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Waiting for a shutdown signal failed.
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
@@ -42,7 +45,7 @@ impl RunningBroker {
     /// Binds the configured listeners and starts serving. Logs one line per listener with the
     /// address actually bound (so port 0 reports the real port).
     pub async fn start(config: Config) -> Result<RunningBroker, ServerError> {
-        let core = Core::new(&config);
+        let core = Core::new(&config)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut mqtt_addr = None;
@@ -123,10 +126,15 @@ impl RunningBroker {
         &self.core
     }
 
-    /// Stops accepting, asks every connection to close, and waits for the listeners to stop.
+    /// Stops accepting, asks every connection to close, waits for the listeners to stop, then
+    /// lets the queues take in the last acks and writes out the store, so a clean stop loses
+    /// no settlement (a restart does not redeliver what was acknowledged).
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.core.vhost.settle_pending().await;
+        let store = Arc::clone(self.core.vhost.store());
+        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
     }
 }
 

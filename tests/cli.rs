@@ -102,9 +102,14 @@ fn cli_beats_env_beats_file() {
     let file = data.join("ferromq.toml");
     // 192.0.2.1 (TEST-NET-1) is never a local address, so binding what the file says fails and
     // the broker exits: staying up proves a higher-precedence source was used.
+    // The data dir comes from the file too (no source overrides it): nothing lands in the
+    // working directory.
     std::fs::write(
         &file,
-        "mqtt_listen = \"192.0.2.1:1883\"\namqp_listen = \"off\"\n",
+        format!(
+            "mqtt_listen = \"192.0.2.1:1883\"\namqp_listen = \"off\"\ndata_dir = {:?}\n",
+            data.join("data")
+        ),
     )
     .unwrap();
     // The environment says off, the CLI says 127.0.0.1:0: the CLI wins.

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 pub mod amqp;
+pub mod process;
 pub mod v4;
 pub mod v5;
 

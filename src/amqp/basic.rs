@@ -398,17 +398,18 @@ impl Connection {
                 Some(method_id(85, 10)),
             ));
         }
-        channel.confirms.get_or_insert_with(Confirms::default);
+        channel.confirms.get_or_insert_with(Confirms::new);
         if no_wait {
             return Ok(());
         }
         send(wbuf, id, Method::ConfirmSelectOk(ConfirmSelectOk))
     }
 
-    /// Acknowledges every publish routed since the last call: basic.nack for those a queue
-    /// refused, basic.ack (with `multiple` where it covers several) for the runs between them.
-    /// Called once all routed messages reached their queues, so an ack never precedes the
-    /// enqueue.
+    /// Acknowledges every publish routed since the last call up to the first one whose queues
+    /// have not answered yet (`Confirms::undecided`: a durable queue answers after the fsync):
+    /// basic.nack for those a queue refused, basic.ack (with `multiple` where it covers
+    /// several) for the runs between them. Called once all routed messages reached their
+    /// queues, so an ack never precedes the enqueue, nor the fsync of a persistent message.
     pub(super) fn flush_confirms(&mut self, wbuf: &mut BytesMut) {
         for channel in self.channels.values_mut() {
             let Some(c) = channel.confirms.as_mut() else {
@@ -417,7 +418,9 @@ impl Connection {
             let mut write = |method| {
                 let _ = send(wbuf, channel.id, method);
             };
-            for refused in std::mem::take(&mut c.refused) {
+            let upto = c.undecided.first().map_or(c.published, |first| first - 1);
+            while let Some(refused) = c.refused.first().copied().filter(|r| *r <= upto) {
+                c.refused.remove(&refused);
                 if refused > c.confirmed + 1 {
                     write(ack(refused - 1, c.confirmed));
                 }
@@ -428,9 +431,9 @@ impl Connection {
                 }));
                 c.confirmed = refused;
             }
-            if c.published > c.confirmed {
-                write(ack(c.published, c.confirmed));
-                c.confirmed = c.published;
+            if upto > c.confirmed {
+                write(ack(upto, c.confirmed));
+                c.confirmed = upto;
             }
         }
     }

@@ -153,8 +153,26 @@ pub struct Confirms {
     pub published: u64,
     /// Highest sequence number acknowledged to the client.
     pub confirmed: u64,
-    /// Publishes a queue refused (`x-overflow = reject-publish`): nacked instead of acked.
+    /// Publishes a queue refused (`x-overflow = reject-publish`, or a store that could not
+    /// write them): nacked instead of acked.
     pub refused: std::collections::BTreeSet<u64>,
+    /// Publishes whose queues have not answered yet (a durable queue answers after the fsync):
+    /// no confirm goes out for them or any later publish until they are decided.
+    pub undecided: std::collections::BTreeSet<u64>,
+    /// Tells this confirm mode from an earlier one on a reused channel number, so a late answer
+    /// for a closed channel's publish is not taken for the new one's.
+    pub epoch: u64,
+}
+
+impl Confirms {
+    /// Confirm mode just selected.
+    pub fn new() -> Confirms {
+        static EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Confirms {
+            epoch: EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Confirms::default()
+        }
+    }
 }
 
 impl Channel {

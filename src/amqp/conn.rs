@@ -52,10 +52,36 @@ pub struct Connection {
     pub mailbox: mpsc::UnboundedSender<Outbound>,
     /// Deliveries to full queue inboxes, awaited before reading on (backpressure).
     pub pending: Vec<Pending>,
-    /// Admission answers of queues that may refuse publishes, per confirmed publish.
+    /// Admission answers of queues that may refuse publishes or store them durably, per
+    /// confirmed publish, gathered during one turn.
     pub verdicts: Vec<(ChannelId, u64, Verdict)>,
+    /// Hands verdicts to this connection's verdict task (`await_verdicts`), so waiting for an
+    /// fsync never stops the connection reading. Unbounded: one entry per confirmed publish
+    /// not yet answered, and answers come at disk speed while the queues' inboxes bound what
+    /// a publisher can have in flight.
+    pub verdict_tx: mpsc::UnboundedSender<Undecided>,
     /// Delivery acknowledgement timeout (RabbitMQ `consumer_timeout`).
     pub consumer_timeout: Duration,
+}
+
+/// A confirmed publish waiting for its queues' answer: channel, confirm epoch, sequence number.
+pub type Undecided = (ChannelId, u64, u64, Verdict);
+
+/// A queue's answer to a confirmed publish: channel, confirm epoch, sequence number.
+type Decided = (ChannelId, u64, u64, Admission);
+
+/// Awaits the verdicts of one connection in publish order and reports them back; ends with
+/// the connection.
+async fn await_verdicts(
+    mut undecided: mpsc::UnboundedReceiver<Undecided>,
+    decided: mpsc::UnboundedSender<Decided>,
+) {
+    while let Some((channel, epoch, seq, verdict)) = undecided.recv().await {
+        let admission = verdict.await;
+        if decided.send((channel, epoch, seq, admission)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Serves one AMQP socket from the protocol header to close.
@@ -101,6 +127,9 @@ pub async fn run<S>(
     }
     tracing::debug!(%peer, user = %tuned.user, name = ?tuned.client_name, "AMQP connection open");
     let (mailbox, mut deliveries) = mpsc::unbounded_channel();
+    let (verdict_tx, undecided) = mpsc::unbounded_channel();
+    let (decided_tx, mut decided) = mpsc::unbounded_channel();
+    tokio::spawn(await_verdicts(undecided, decided_tx));
     let consumer_timeout = Duration::from_millis(core.config.amqp.consumer_timeout_ms);
     let mut conn = Connection {
         consumer_timeout,
@@ -113,8 +142,11 @@ pub async fn run<S>(
         mailbox,
         pending: Vec::new(),
         verdicts: Vec::new(),
+        verdict_tx,
     };
-    let result = conn.serve(&mut io, &mut deliveries, &mut shutdown).await;
+    let result = conn
+        .serve(&mut io, &mut deliveries, &mut decided, &mut shutdown)
+        .await;
     conn.cleanup().await;
     match result {
         Ok(()) => {
@@ -168,6 +200,7 @@ impl Connection {
         &mut self,
         io: &mut Framed<S>,
         deliveries: &mut mpsc::UnboundedReceiver<Outbound>,
+        decided: &mut mpsc::UnboundedReceiver<Decided>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), AmqpError> {
         let heartbeat = (self.tuned.heartbeat > 0)
@@ -199,15 +232,15 @@ impl Connection {
             for wait in self.pending.drain(..) {
                 wait.await;
             }
+            // Their messages are in the queues now; the answers come back on `decided`.
             for (channel, seq, verdict) in self.verdicts.drain(..) {
-                if verdict.await == Admission::Refused {
-                    if let Some(c) = self
-                        .channels
-                        .get_mut(&channel.0)
-                        .and_then(|c| c.confirms.as_mut())
-                    {
-                        c.refused.insert(seq);
-                    }
+                if let Some(c) = self
+                    .channels
+                    .get_mut(&channel.0)
+                    .and_then(|c| c.confirms.as_mut())
+                {
+                    c.undecided.insert(seq);
+                    let _ = self.verdict_tx.send((channel, c.epoch, seq, verdict));
                 }
             }
             self.flush_confirms(&mut io.wbuf);
@@ -233,6 +266,12 @@ impl Connection {
                     }
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
                 }
+                Some(d) = decided.recv() => {
+                    self.on_decided(d);
+                    while let Ok(d) = decided.try_recv() {
+                        self.on_decided(d);
+                    }
+                }
                 Some(out) = deliveries.recv() => {
                     self.on_outbound(out, &mut io.wbuf)?;
                     for _ in 1..DELIVERIES_PER_TURN {
@@ -254,6 +293,23 @@ impl Connection {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// A queue answered a confirmed publish: it is no longer undecided, and a refusal makes
+    /// its confirm a nack (sent by the next `flush_confirms`).
+    fn on_decided(&mut self, (channel, epoch, seq, admission): Decided) {
+        let Some(c) = self
+            .channels
+            .get_mut(&channel.0)
+            .and_then(|c| c.confirms.as_mut())
+            .filter(|c| c.epoch == epoch)
+        else {
+            return;
+        };
+        c.undecided.remove(&seq);
+        if admission == Admission::Refused {
+            c.refused.insert(seq);
         }
     }
 

@@ -59,8 +59,19 @@ impl Connection {
     ) -> Result<(), AmqpError> {
         let held = self.take_tx(id, method_id(90, 20))?;
         for p in held.publishes {
-            let reached =
-                crate::broker::dispatch::dispatch(&p.message, &p.bindings, &mut self.pending);
+            // Durable queues answer once the message is on disk. commit-ok is written below but
+            // leaves only after every pending wait, so waiting on their answers there makes the
+            // commit durable before it is acknowledged (RabbitMQ).
+            let d =
+                self.core
+                    .vhost
+                    .dispatch_with_outcome(&p.message, &p.bindings, &mut self.pending);
+            if let Some(verdict) = d.verdict {
+                self.pending.push(Box::pin(async move {
+                    verdict.await;
+                }));
+            }
+            let reached = d.reached;
             if let (0, Some((exchange, routing_key))) = (reached, p.mandatory) {
                 self.write_return(id, exchange, routing_key, &p.message, wbuf)?;
             }

@@ -19,7 +19,7 @@ use std::time::Instant;
 use crate::auth::{Authenticator, DefaultPolicy};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::{MemoryStore, MessageStore};
+use crate::store::{MemoryStore, MessageStore, StoreError};
 
 /// Identifies one client connection (of either protocol) to the core: the owner of exclusive
 /// queues, and who asks for a queue.
@@ -36,23 +36,33 @@ pub struct Core {
     pub metrics: Metrics,
     /// The login hook.
     pub auth: Arc<dyn Authenticator>,
-    /// Where persistent messages go.
+    /// Where queues outside the vhost's registry (MQTT shared-subscription groups) keep
+    /// persistent messages: transient until MQTT sessions are stored. Durable AMQP queues
+    /// write to the vhost's store (`Vhost::store`).
     pub store: Arc<dyn MessageStore>,
     /// When the broker started (for `$SYS/broker/uptime`).
     pub started: Instant,
 }
 
 impl Core {
-    /// A core with the default vhost, its standard exchanges, and the MQTT exchange.
-    pub fn new(config: &Config) -> Arc<Core> {
-        let store: Arc<dyn MessageStore> = Arc::new(MemoryStore::default());
-        Arc::new(Core {
+    /// A core with the default vhost, its standard exchanges, and the MQTT exchange, and
+    /// with what the store under `data_dir` recovered: durable exchanges, queues (with their
+    /// unsettled messages) and bindings.
+    pub fn new(config: &Config) -> Result<Arc<Core>, StoreError> {
+        let opened = crate::store::open(&config.data_dir, &config.store)?;
+        let vhost = vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&opened.messages));
+        if let Some((definitions, set)) = opened.definitions {
+            vhost.restore(set);
+            vhost.enable_definitions(definitions);
+        }
+        opened.messages.discard_unclaimed();
+        Ok(Arc::new(Core {
             config: Arc::new(config.clone()),
-            vhost: vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&store)),
+            vhost,
             metrics: Metrics::default(),
             auth: Arc::new(DefaultPolicy),
-            store,
+            store: Arc::new(MemoryStore::default()),
             started: Instant::now(),
-        })
+        }))
     }
 }

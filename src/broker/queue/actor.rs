@@ -36,12 +36,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::consumer::Consumers;
 use super::dead_letter::{self, DeathReason, QueueHost};
 use super::handle::{Admission, Control, Inbound};
-use super::ready::{Entry, Ready};
+use super::ready::{Entry, Paged, Pager, Ready};
 use super::{MessageId, Overflow, QueueCounts, QueueDelivery, QueueLimits, QueueStats};
 use crate::broker::binding::Pending;
 use crate::broker::message::Message;
 use crate::broker::queue::ConsumerTag;
-use crate::store::MessageStore;
+use crate::store::{Durable, MessageStore, RecoveredMessage, StoreId};
 
 /// What woke the actor.
 enum Event {
@@ -83,11 +83,17 @@ impl Actor {
         store: Arc<dyn MessageStore>,
         host: Arc<dyn QueueHost>,
         stats: Arc<QueueStats>,
+        recovered: Vec<RecoveredMessage>,
     ) -> Actor {
         let now = Instant::now();
-        Actor {
+        // Durable queues keep a bounded window of bodies in memory (see `ready`).
+        let pager = (store.is_durable() && store.memory_window() > 0).then(|| Pager {
+            store: Arc::clone(&store),
+            window: store.memory_window(),
+        });
+        let mut actor = Actor {
             name,
-            ready: Ready::new(limits.max_priority),
+            ready: Ready::new(limits.max_priority, pager),
             consumers: Consumers::new(limits.single_active_consumer),
             // Declaration is the first use.
             unused_deadline: limits.expires.map(|e| now + e),
@@ -98,7 +104,34 @@ impl Actor {
             unacked: HashMap::new(),
             next_id: 1,
             dead_letter_waits: Vec::new(),
+        };
+        // Messages recovered from the store come first, in publish order, already stored. A
+        // queue TTL counts from the restart (the arrival instant is not stored).
+        for r in recovered {
+            match r.message {
+                Some(message) => {
+                    let mut entry = actor.new_entry(message, now);
+                    entry.stored = Some(r.id);
+                    entry.redelivered = r.redelivered;
+                    actor.ready.push_back(entry);
+                }
+                None => {
+                    let id = MessageId(actor.next_id);
+                    actor.next_id += 1;
+                    let paged = Paged {
+                        id,
+                        stored: r.id,
+                        redelivered: r.redelivered,
+                        deadline: actor.deadline(r.expires_at, now),
+                        level: actor.ready.level_for_priority(r.priority),
+                        size: r.size,
+                    };
+                    actor.ready.push_back_paged(paged);
+                }
+            }
         }
+        actor.publish_stats();
+        actor
     }
 
     pub async fn run(
@@ -224,6 +257,7 @@ impl Actor {
                     if no_ack {
                         self.forget(entry);
                     } else {
+                        self.record_delivery(&entry);
                         self.unacked.insert(entry.id, (entry, owner));
                     }
                     (delivery, self.ready.len() as u64)
@@ -236,8 +270,8 @@ impl Actor {
                 // Purged messages are not dead-lettered (RabbitMQ).
                 let all = self.ready.take_all();
                 let n = all.len() as u64;
-                for entry in all {
-                    self.forget(entry);
+                for stored in all {
+                    self.forget_stored(stored);
                 }
                 let _ = reply.send(n);
             }
@@ -284,7 +318,7 @@ impl Actor {
                 return;
             }
         }
-        let entry = self.entry(message, now);
+        let (entry, verdict) = self.entry(message, now, verdict);
         self.ready.push_back(entry);
         answer(verdict, Admission::Accepted);
         self.drop_head(now);
@@ -309,23 +343,62 @@ impl Actor {
         }
     }
 
-    fn entry(&mut self, message: Arc<Message>, now: Instant) -> Entry {
+    /// A new entry for an arriving message; a persistent one is written to the store. A
+    /// publisher's verdict goes to the store with it when there is one, answered once the
+    /// message is durable (a confirm after the fsync); otherwise it is handed back.
+    fn entry(
+        &mut self,
+        message: Arc<Message>,
+        now: Instant,
+        mut verdict: Option<oneshot::Sender<Admission>>,
+    ) -> (Entry, Option<oneshot::Sender<Admission>>) {
+        let mut entry = self.new_entry(message, now);
+        if entry.message.qos > 0 {
+            let done = verdict.take().map(|tx| -> Durable {
+                Box::new(move |ok| {
+                    // A record that could not be written is a refusal: the confirm is a nack.
+                    let _ = tx.send(if ok {
+                        Admission::Accepted
+                    } else {
+                        Admission::Refused
+                    });
+                })
+            });
+            entry.stored = Some(self.store.enqueue(&self.name, &entry.message, done));
+        }
+        (entry, verdict)
+    }
+
+    fn new_entry(&mut self, message: Arc<Message>, now: Instant) -> Entry {
         let id = MessageId(self.next_id);
         self.next_id += 1;
-        let stored = (message.qos > 0).then(|| self.store.enqueue(&self.name, &message));
-        let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
-        let deadline = match (message.expires_at, ttl_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.deadline(message.expires_at, now);
         let level = self.ready.level_for(&message);
         Entry {
             id,
             message,
             redelivered: false,
-            stored,
+            stored: None,
             deadline,
             level,
+        }
+    }
+
+    /// When a message arriving `now` expires: its own expiry or the queue's TTL, whichever is
+    /// first.
+    fn deadline(&self, expires_at: Option<Instant>, now: Instant) -> Option<Instant> {
+        let ttl_deadline = self.limits.message_ttl.map(|ttl| now + ttl);
+        match (expires_at, ttl_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A stored message goes to a consumer that must ack it, for the first time: the store
+    /// records it, so after a restart it comes back redelivered.
+    fn record_delivery(&self, entry: &Entry) {
+        if let (Some(stored), false) = (entry.stored, entry.redelivered) {
+            self.store.delivered(stored);
         }
     }
 
@@ -380,6 +453,7 @@ impl Actor {
                 consumer.unacked += 1;
                 let tag = consumer.tag.clone();
                 consumer.sink.deliver(delivery);
+                self.record_delivery(&entry);
                 self.unacked.insert(entry.id, (entry, tag));
             }
         }
@@ -460,7 +534,11 @@ impl Actor {
 
     /// The message leaves the queue for good: the store may drop it.
     fn forget(&self, entry: Entry) {
-        if let Some(stored) = entry.stored {
+        self.forget_stored(entry.stored);
+    }
+
+    fn forget_stored(&self, stored: Option<StoreId>) {
+        if let Some(stored) = stored {
             self.store.settle(&self.name, stored);
         }
     }
@@ -469,8 +547,8 @@ impl Actor {
     fn drop_all(&mut self) -> u64 {
         let ready = self.ready.take_all();
         let n = ready.len() as u64;
-        for entry in ready {
-            self.forget(entry);
+        for stored in ready {
+            self.forget_stored(stored);
         }
         for (_, (entry, _)) in std::mem::take(&mut self.unacked) {
             self.forget(entry);
@@ -501,6 +579,9 @@ impl Actor {
 
     fn end_pass(&mut self, now: Instant) {
         self.dispatch(now);
+        for lost in self.ready.take_lost() {
+            self.store.settle(&self.name, lost);
+        }
         self.expire_heads(Instant::now());
         self.publish_stats();
         self.hand_off_dead_letter_waits();

@@ -6,8 +6,10 @@
 //! (`reject-publish`, `reject-publish-dlx`) can make a confirm a nack. For such a queue,
 //! `publish_with_outcome` sends a oneshot along with the message and the actor answers it when
 //! it admits or refuses the message — judged in arrival order on its exact counts, as
-//! RabbitMQ's queue process judges each publish on its own length. Every other publish costs
-//! what it always did: no oneshot, no wait.
+//! RabbitMQ's queue process judges each publish on its own length. The same oneshot carries a
+//! persistent message to a durable queue: the actor gives it to the store with the message and
+//! the persister answers it after the fsync, so the publisher's confirm follows the data to
+//! disk. Every other publish costs what it always did: no oneshot, no wait.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +23,7 @@ use super::dead_letter::{Detached, QueueHost};
 use super::{MessageId, QueueCounts, QueueDelivery, QueueLimits, QueueStats};
 use crate::broker::binding::{Delivery, Pending, Subscriber};
 use crate::broker::message::Message;
-use crate::store::MessageStore;
+use crate::store::{MessageStore, RecoveredMessage};
 
 /// Capacity of a queue's publish inbox.
 const INBOX_CAPACITY: usize = 1024;
@@ -44,8 +46,18 @@ pub type Verdict = Pin<Box<dyn Future<Output = Admission> + Send>>;
 pub enum Outcome {
     /// The queue never refuses: as [`QueueHandle::publish`] (`Some` = wait for inbox room).
     Queued(Option<Pending>),
-    /// The queue may refuse: await the verdict before confirming the publish.
+    /// The queue may refuse, or stores the message durably: await the verdict before
+    /// confirming the publish.
     Decided(Verdict),
+    /// As `Decided`, but the inbox was full: `send` hands the message over and must be awaited
+    /// in publish order with the other `Pending`s (backpressure, and order within the queue);
+    /// the verdict may be awaited later, apart from them.
+    Waiting {
+        /// Waits for inbox room and sends the message.
+        send: Pending,
+        /// The queue's answer.
+        verdict: Verdict,
+    },
 }
 
 /// How a consumer registers (AMQP basic.consume and its `x-priority` argument).
@@ -71,6 +83,8 @@ pub struct QueueHandle {
     stats: Arc<QueueStats>,
     /// The queue's overflow policy can refuse publishes.
     refuses: bool,
+    /// The queue writes persistent messages to a durable store: a confirm waits for the fsync.
+    durable: bool,
 }
 
 /// A published message, with where to answer if the publisher needs the outcome.
@@ -127,12 +141,32 @@ pub fn spawn_hosted(
     store: Arc<dyn MessageStore>,
     host: Arc<dyn QueueHost>,
 ) -> QueueHandle {
+    spawn_recovered(name, limits, store, host, Vec::new())
+}
+
+/// `spawn_hosted` for a durable queue recreated at start: `recovered` (its unsettled messages
+/// from `store`, in publish order) are its first ready messages.
+pub fn spawn_recovered(
+    name: &str,
+    limits: QueueLimits,
+    store: Arc<dyn MessageStore>,
+    host: Arc<dyn QueueHost>,
+    recovered: Vec<RecoveredMessage>,
+) -> QueueHandle {
     let (inbox, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let (control, control_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(QueueStats::default());
     let name: Arc<str> = name.into();
     let refuses = limits.overflow.refuses();
-    let actor = Actor::new(Arc::clone(&name), limits, store, host, Arc::clone(&stats));
+    let durable = store.is_durable();
+    let actor = Actor::new(
+        Arc::clone(&name),
+        limits,
+        store,
+        host,
+        Arc::clone(&stats),
+        recovered,
+    );
     tokio::spawn(actor.run(inbox_rx, control_rx));
     QueueHandle {
         name,
@@ -140,6 +174,7 @@ pub fn spawn_hosted(
         control,
         stats,
         refuses,
+        durable,
     }
 }
 
@@ -157,6 +192,13 @@ impl QueueHandle {
     /// True if the queue's `x-overflow` can refuse publishes (`reject-publish[-dlx]`).
     pub fn refuses_when_full(&self) -> bool {
         self.refuses
+    }
+
+    /// True if a confirming publisher must await this queue's verdict for some messages: it
+    /// may refuse them, or it stores persistent ones durably (the verdict comes after the
+    /// fsync). See `publish_with_outcome`.
+    pub fn answers_publishes(&self) -> bool {
+        self.refuses || self.durable
     }
 
     /// Enqueues a message; `Some(pending)` if the inbox is full and the caller must await it.
@@ -182,11 +224,12 @@ impl QueueHandle {
     /// Enqueues a message for a publisher that must learn whether the queue refused it (AMQP
     /// publisher confirms: a refusal is a basic.nack). Costs a oneshot only on a queue whose
     /// overflow policy can refuse; other queues answer `Outcome::Queued` as `publish` does.
-    /// Messages sent before the verdict is awaited are already in the inbox, in order, unless
-    /// the inbox was full: then the verdict sends the message when polled, so the caller awaits
-    /// verdicts and pendings in publish order.
+    /// The message is in the inbox when this returns, unless the inbox was full: then
+    /// `Outcome::Waiting::send` sends it, and the caller awaits it with its other pendings in
+    /// publish order. Verdicts only wait for the answer, so a publisher may read on while
+    /// they are outstanding (a confirm waiting for an fsync does not stall the connection).
     pub fn publish_with_outcome(&self, message: Arc<Message>) -> Outcome {
-        if !self.refuses {
+        if !(self.refuses || self.durable && message.qos > 0) {
             return Outcome::Queued(self.publish(message));
         }
         let (tx, rx) = oneshot::channel();
@@ -194,21 +237,20 @@ impl QueueHandle {
             message,
             verdict: Some(tx),
         };
-        let blocked = match self.inbox.try_send(inbound) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(inbound)) => Some((self.inbox.clone(), inbound)),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Outcome::Queued(None),
-        };
-        Outcome::Decided(Box::pin(async move {
-            if let Some((inbox, inbound)) = blocked {
-                if inbox.send(inbound).await.is_err() {
-                    return Admission::Accepted;
-                }
+        // A dropped answer means the queue stopped with the message unread (or the inbox
+        // closed before it was sent): gone, like a deleted queue's, not refused.
+        let verdict: Verdict = Box::pin(async move { rx.await.unwrap_or(Admission::Accepted) });
+        match self.inbox.try_send(inbound) {
+            Ok(()) => Outcome::Decided(verdict),
+            Err(mpsc::error::TrySendError::Full(inbound)) => {
+                let inbox = self.inbox.clone();
+                let send: Pending = Box::pin(async move {
+                    let _ = inbox.send(inbound).await;
+                });
+                Outcome::Waiting { send, verdict }
             }
-            // A dropped answer means the queue stopped with the message unread: gone, like a
-            // deleted queue's, not refused.
-            rx.await.unwrap_or(Admission::Accepted)
-        }))
+            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Queued(None),
+        }
     }
 
     /// Adds a consumer with a prefetch window (0 = unlimited); `no_ack` settles on delivery.

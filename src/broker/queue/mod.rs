@@ -19,6 +19,8 @@ mod tests;
 #[cfg(test)]
 mod tests_dead_letter;
 #[cfg(test)]
+mod tests_paging;
+#[cfg(test)]
 mod tests_policies;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +29,9 @@ use std::time::Duration;
 
 pub use consumer::{ConsumeError, ConsumerSink, ConsumerTag};
 pub use dead_letter::{DeadLetter, DeathReason, QueueHost};
-pub use handle::{spawn, spawn_hosted, Admission, ConsumeOptions, Outcome, QueueHandle, Verdict};
+pub use handle::{
+    spawn, spawn_hosted, spawn_recovered, Admission, ConsumeOptions, Outcome, QueueHandle, Verdict,
+};
 
 use super::message::Message;
 

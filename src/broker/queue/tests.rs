@@ -30,7 +30,12 @@ struct RecordingStore {
 }
 
 impl MessageStore for RecordingStore {
-    fn enqueue(&self, _queue: &str, _message: &Arc<Message>) -> StoreId {
+    fn enqueue(
+        &self,
+        _queue: &str,
+        _message: &Arc<Message>,
+        _done: Option<crate::store::Durable>,
+    ) -> StoreId {
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.live.lock().insert(id);
         StoreId(id)

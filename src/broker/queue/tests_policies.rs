@@ -228,7 +228,9 @@ async fn refused_publishes_are_reported_to_the_publisher() {
     for i in 0..3 {
         match q.publish_with_outcome(message(&i.to_string(), None)) {
             Outcome::Decided(v) => verdicts.push(v),
-            Outcome::Queued(_) => panic!("reject-publish queues decide"),
+            Outcome::Queued(_) | Outcome::Waiting { .. } => {
+                panic!("reject-publish queues with room decide")
+            }
         }
     }
     let mut got = Vec::new();

@@ -19,6 +19,7 @@ use crate::broker::exchange::{BindingKey, Exchange, ExchangeKind};
 use crate::broker::headers::Headers;
 use crate::broker::routing_key::{self, FilterLevel};
 use crate::broker::ConnectionId;
+use crate::store::definitions::{BindingDef, BoundTo, Change};
 
 impl Vhost {
     /// `queue.bind`: binds queue `queue` to exchange `exchange`. 403 on the default exchange,
@@ -34,14 +35,7 @@ impl Vhost {
     ) -> Result<(), VhostError> {
         let mut reg = self.registry.lock();
         let ends = self.queue_ends(queue, exchange, requester)?;
-        add(
-            &mut reg,
-            &ends.source,
-            ends.destination,
-            ends.target,
-            key,
-            arguments,
-        )
+        self.add(&mut reg, ends, key, arguments)
     }
 
     /// `queue.unbind`. A binding that does not exist is not an error (RabbitMQ 3.x).
@@ -70,14 +64,7 @@ impl Vhost {
     ) -> Result<(), VhostError> {
         let mut reg = self.registry.lock();
         let ends = self.exchange_ends(destination, source)?;
-        add(
-            &mut reg,
-            &ends.source,
-            ends.destination,
-            ends.target,
-            key,
-            arguments,
-        )
+        self.add(&mut reg, ends, key, arguments)
     }
 
     /// `exchange.unbind`. A binding that does not exist is not an error.
@@ -108,6 +95,7 @@ impl Vhost {
             .ok_or_else(|| self.no_queue(queue))?;
         self.check_access(&q, requester)?;
         Ok(Ends {
+            durable: source.settings.durable && q.is_durable(),
             source,
             destination: Destination::Queue(Arc::clone(&q.name)),
             target: q.binding(),
@@ -119,6 +107,7 @@ impl Vhost {
         let source = self.bindable_exchange(source)?;
         let dst = self.bindable_exchange(destination)?;
         Ok(Ends {
+            durable: source.settings.durable && dst.settings.durable,
             source,
             destination: Destination::Exchange(Arc::clone(&dst.name)),
             target: dst.as_destination(),
@@ -138,12 +127,18 @@ impl Vhost {
             source,
             destination,
             target,
+            durable,
         } = ends;
         let kind = source.kind();
         let probe = Record::new(kind, key, arguments);
         let Some(removed) = reg.bindings.remove(&source.name, destination, &probe) else {
             return;
         };
+        if *durable {
+            // As it was recorded: the spelling it was bound with.
+            let def = binding_def(&source.name, destination, removed.key(), &removed.arguments);
+            self.log_definition(Change::Unbind(def));
+        }
         let still_routed = reg
             .bindings
             .records(&source.name, destination)
@@ -179,6 +174,10 @@ impl Vhost {
     /// lost a binding (auto-delete candidates).
     pub(super) fn remove_exchange(&self, reg: &mut Registry, x: &Arc<Exchange>) -> Vec<Arc<str>> {
         self.exchanges.remove(&x.name);
+        if x.settings.durable {
+            // Replaying the deletion drops its bindings too.
+            self.log_definition(Change::DeleteExchange(x.name.to_string()));
+        }
         // Its own bindings go with its router.
         reg.bindings.remove_source(&x.name);
         let destination = Destination::Exchange(Arc::clone(&x.name));
@@ -199,32 +198,67 @@ impl Vhost {
     }
 }
 
-/// A binding's source exchange, its destination in the registry, and the binding the source's
-/// router holds for it.
+impl Vhost {
+    fn add(
+        &self,
+        reg: &mut Registry,
+        ends: Ends,
+        key: BindingKey<'_>,
+        arguments: &Headers,
+    ) -> Result<(), VhostError> {
+        let Ends {
+            source,
+            destination,
+            target,
+            durable,
+        } = ends;
+        source
+            .router
+            .validate_binding(arguments)
+            .map_err(VhostError::PreconditionFailed)?;
+        let def = durable.then(|| binding_def(&source.name, &destination, key, arguments));
+        let record = Record::new(source.kind(), key, arguments);
+        if reg.bindings.insert(&source.name, destination, record) {
+            // False when another binding already gave the router this entry: nothing to do.
+            source.bind(key, arguments, target);
+            if let Some(def) = def {
+                self.log_definition(Change::Bind(def));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A binding's source exchange, its destination in the registry, the binding the source's
+/// router holds for it, and whether it survives a restart (both ends durable, as in RabbitMQ).
 struct Ends {
     source: Arc<Exchange>,
     destination: Destination,
     target: Binding,
+    durable: bool,
 }
 
-fn add(
-    reg: &mut Registry,
-    source: &Arc<Exchange>,
-    destination: Destination,
-    target: Binding,
+/// A binding as the definitions log records it.
+fn binding_def(
+    source: &str,
+    destination: &Destination,
     key: BindingKey<'_>,
     arguments: &Headers,
-) -> Result<(), VhostError> {
-    source
-        .router
-        .validate_binding(arguments)
-        .map_err(VhostError::PreconditionFailed)?;
-    let record = Record::new(source.kind(), key, arguments);
-    if reg.bindings.insert(&source.name, destination, record) {
-        // False when another binding already gave the router this entry: nothing to do.
-        source.bind(key, arguments, target);
+) -> BindingDef {
+    let (key, mqtt_key) = match key {
+        BindingKey::Mqtt(k) => (k.to_string(), true),
+        BindingKey::Amqp(k) => (k.to_string(), false),
+    };
+    BindingDef {
+        source: source.to_string(),
+        destination: match destination {
+            Destination::Queue(q) => BoundTo::Queue(q.to_string()),
+            Destination::Exchange(x) => BoundTo::Exchange(x.to_string()),
+        },
+        key,
+        mqtt_key,
+        arguments: arguments.clone(),
     }
-    Ok(())
 }
 
 /// What a binding leads to.

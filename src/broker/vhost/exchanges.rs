@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::args;
 use super::{default_exchange_refused, Vhost, VhostError};
 use crate::broker::exchange::{Exchange, ExchangeSettings};
+use crate::store::definitions::Change;
 
 impl Vhost {
     /// `exchange.declare`. Passive: 404 if missing. Otherwise creates the exchange, or checks
@@ -34,6 +35,9 @@ impl Vhost {
                     )));
                 }
                 args::check_exchange_args(&self.resource("exchange", name), &settings.arguments)?;
+                if settings.durable {
+                    self.log_definition(Change::Exchange(name.to_string(), settings.clone()));
+                }
                 self.exchanges
                     .insert(name.into(), Arc::new(Exchange::new(name, settings)));
                 Ok(())

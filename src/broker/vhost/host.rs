@@ -28,9 +28,9 @@ pub struct Dispatched {
     /// Destinations reached, as `dispatch` counts them. A queue that refuses the message still
     /// counts: in RabbitMQ a refused publish was routed (no basic.return), and is nacked.
     pub reached: usize,
-    /// Present when the message went to at least one queue that may refuse it: resolves to
-    /// `Refused` if any of them did. Await it (after the publish's `Pending`s) before
-    /// confirming the publish.
+    /// Present when the message went to at least one queue that may refuse it or stores it
+    /// durably: resolves to `Refused` if any of them refused it (or could not write it), once
+    /// all answered. Await it (after the publish's `Pending`s) before confirming the publish.
     pub verdict: Option<Verdict>,
 }
 
@@ -104,6 +104,10 @@ impl Vhost {
             match handle.publish_with_outcome(Arc::clone(message)) {
                 Outcome::Queued(wait) => pending.extend(wait),
                 Outcome::Decided(verdict) => verdicts.push(verdict),
+                Outcome::Waiting { send, verdict } => {
+                    pending.push(send);
+                    verdicts.push(verdict);
+                }
             }
         }
         let verdict: Option<Verdict> = match verdicts.len() {
@@ -111,7 +115,6 @@ impl Vhost {
             1 => verdicts.pop(),
             _ => Some(Box::pin(async move {
                 let mut all = Admission::Accepted;
-                // Every verdict is awaited: each may still have to send its message.
                 for verdict in verdicts {
                     if verdict.await == Admission::Refused {
                         all = Admission::Refused;

@@ -28,6 +28,7 @@ mod exchanges;
 mod host;
 mod queues;
 pub use queues::random_token;
+mod restore;
 mod route;
 
 #[cfg(test)]
@@ -39,7 +40,7 @@ mod tests_route;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
@@ -51,7 +52,8 @@ use super::message::Message;
 use super::queue::{QueueHandle, QueueHost};
 use super::retain::RetainStore;
 use super::ConnectionId;
-use crate::store::MessageStore;
+use crate::store::definitions::{Change, Definitions};
+use crate::store::{MemoryStore, MessageStore};
 
 pub use super::exchange::{ExchangeKind, ExchangeSettings};
 pub use error::VhostError;
@@ -98,12 +100,21 @@ pub struct Vhost {
     /// Retained messages by topic (MQTT 3.3.1.3), shared by every protocol in this vhost.
     pub retained: RetainStore<Arc<Message>>,
     mqtt_exchange: Arc<Exchange>,
+    /// Where durable queues keep persistent messages.
     store: Arc<dyn MessageStore>,
+    /// What transient queues get: keeps nothing (RabbitMQ drops even persistent messages of a
+    /// transient queue at a restart).
+    transient: Arc<dyn MessageStore>,
+    /// Where durable exchanges, queues and bindings are recorded; unset in memory and while
+    /// `restore` recreates them.
+    definitions: OnceLock<Definitions>,
     /// What the queues call back into (a weak reference to this vhost).
     host: Arc<dyn QueueHost>,
-    /// The queues whose `x-overflow` can refuse a publish, by the address of their binding
-    /// target (`Binding::destination_key`), for `dispatch_with_outcome`. Usually empty, so a
-    /// confirmed publish pays one uncontended read lock to learn that.
+    /// The queues a confirming publisher must hear from (`QueueHandle::answers_publishes`:
+    /// their `x-overflow` can refuse a publish, or they store persistent messages durably), by
+    /// the address of their binding target (`Binding::destination_key`), for
+    /// `dispatch_with_outcome`. Often empty, so a confirmed publish pays one uncontended read
+    /// lock to learn that.
     refusing: RwLock<HashMap<usize, QueueHandle>>,
 }
 
@@ -132,6 +143,12 @@ struct QueueEntry {
 }
 
 impl QueueEntry {
+    /// Durable queues survive a restart, with their persistent messages. Exclusive ones never
+    /// do: they end with their connection.
+    fn is_durable(&self) -> bool {
+        self.settings.durable && self.owner.is_none()
+    }
+
     fn binding(&self) -> Binding {
         Binding {
             destination: Arc::clone(&self.target),
@@ -183,6 +200,8 @@ impl Vhost {
             retained: RetainStore::new(),
             mqtt_exchange: mqtt,
             store,
+            transient: Arc::new(MemoryStore::default()),
+            definitions: OnceLock::new(),
             host: host::VhostHost::shared(me.clone()),
             refusing: RwLock::new(HashMap::new()),
         })
@@ -208,14 +227,41 @@ impl Vhost {
         self.exchanges.get(name).map(|e| Arc::clone(e.value()))
     }
 
-    /// Where this vhost's queues keep persistent messages.
+    /// Where this vhost's durable queues keep persistent messages.
     pub fn store(&self) -> &Arc<dyn MessageStore> {
         &self.store
+    }
+
+    /// From now on durable declarations, deletions and bindings are recorded in
+    /// `definitions` (after `restore`, so recreating them does not record them again).
+    pub fn enable_definitions(&self, definitions: Definitions) {
+        let _reg = self.registry.lock();
+        if self.definitions.set(definitions).is_err() {
+            tracing::warn!("definitions log already enabled; keeping the first");
+        }
+    }
+
+    /// Records a change to the durable definitions (called under the registry lock, so the
+    /// log has changes in the order they were made).
+    fn log_definition(&self, change: Change) {
+        if let Some(d) = self.definitions.get() {
+            d.record(&change);
+        }
     }
 
     /// Names of the exchanges, in no particular order (management and tests).
     pub fn exchange_names(&self) -> Vec<Arc<str>> {
         self.exchanges.iter().map(|e| Arc::clone(e.key())).collect()
+    }
+
+    /// Waits until every queue has handled what was sent to it so far (acks included: the
+    /// request is ordered after them), so a store flush afterwards sees their settlements.
+    /// For graceful shutdown.
+    pub async fn settle_pending(&self) {
+        let handles: Vec<QueueHandle> = self.queues.iter().map(|q| q.handle.clone()).collect();
+        for h in handles {
+            h.counts().await;
+        }
     }
 
     /// Names of the queues, in no particular order (management and tests).

@@ -16,6 +16,7 @@ use super::{QueueEntry, QueueInfo, QueueSettings, Registry, Vhost, VhostError};
 use crate::broker::binding::Subscriber;
 use crate::broker::queue::{self, QueueHandle};
 use crate::broker::ConnectionId;
+use crate::store::definitions::{Change, QueueDef};
 
 impl Vhost {
     /// `queue.declare` by connection `owner`.
@@ -72,15 +73,41 @@ impl Vhost {
             q.handle.mark_used();
             return Ok(q.info());
         }
+        self.create_queue(&mut reg, &name, settings, owner)
+    }
+
+    /// Creates queue `name` (known not to exist) owned by `owner` if exclusive: its arguments
+    /// are checked (406), its actor started (a durable one with the messages the store
+    /// recovered for it), its definition recorded if durable.
+    pub(super) fn create_queue(
+        &self,
+        reg: &mut Registry,
+        name: &str,
+        settings: QueueSettings,
+        owner: ConnectionId,
+    ) -> Result<QueueInfo, VhostError> {
+        let resource = self.resource("queue", name);
         let mut limits = args::queue_limits(&resource, &settings.arguments)?;
         limits.drop_qos0_without_consumer = settings.mqtt_session;
         let name: Arc<str> = name.into();
-        let handle = queue::spawn_hosted(
-            &name,
-            limits,
-            Arc::clone(&self.store),
-            Arc::clone(&self.host),
-        );
+        let durable = settings.durable && !settings.exclusive;
+        let (store, recovered) = if durable {
+            // A durable queue recreated at start takes the messages the store recovered.
+            (Arc::clone(&self.store), self.store.take_recovered(&name))
+        } else {
+            (Arc::clone(&self.transient), Vec::new())
+        };
+        let handle =
+            queue::spawn_recovered(&name, limits, store, Arc::clone(&self.host), recovered);
+        if durable {
+            self.log_definition(Change::Queue(
+                name.to_string(),
+                QueueDef {
+                    auto_delete: settings.auto_delete,
+                    arguments: settings.arguments.clone(),
+                },
+            ));
+        }
         let target: Arc<dyn Subscriber> = Arc::new(handle.clone());
         let owner = settings.exclusive.then_some(owner);
         if let Some(owner) = owner {
@@ -98,7 +125,7 @@ impl Vhost {
             consumers: AtomicU64::new(0),
             had_consumer: AtomicBool::new(false),
         });
-        if entry.handle.refuses_when_full() {
+        if entry.handle.answers_publishes() {
             let key = entry.binding().destination_key();
             self.refusing.write().insert(key, entry.handle.clone());
         }
@@ -248,6 +275,9 @@ impl Vhost {
     /// yields the number of ready messages dropped.
     fn remove_queue(&self, reg: &mut Registry, q: &Arc<QueueEntry>) -> oneshot::Receiver<u64> {
         self.queues.remove(&q.name);
+        if q.is_durable() {
+            self.log_definition(Change::DeleteQueue(q.name.to_string()));
+        }
         if let Some(owner) = q.owner {
             if let Some(names) = reg.exclusive.get_mut(&owner) {
                 names.retain(|n| *n != q.name);
@@ -256,7 +286,7 @@ impl Vhost {
                 }
             }
         }
-        if q.handle.refuses_when_full() {
+        if q.handle.answers_publishes() {
             self.refusing.write().remove(&q.binding().destination_key());
         }
         let destination = Destination::Queue(Arc::clone(&q.name));

@@ -1,0 +1,13 @@
+//! Durability: the broker binary as a child process, killed with SIGKILL at random points and
+//! restarted on the same data directory, with lapin publishers and consumers. See
+//! `conformance::process` for how the binary is found (build it first when running this file
+//! alone: `cargo build --bin ferromq`).
+
+#[path = "durable/durable_01_crash.rs"]
+mod durable_01_crash;
+#[path = "durable/durable_02_definitions.rs"]
+mod durable_02_definitions;
+#[path = "durable/durable_03_segments.rs"]
+mod durable_03_segments;
+#[path = "durable/support.rs"]
+mod support;

@@ -1,0 +1,191 @@
+//! Durable storage for queued messages.
+//!
+//! Queues call the [`MessageStore`] trait at the points where a durable broker must write: a
+//! persistent message entering a durable queue (`enqueue`), its first delivery (`delivered`, so
+//! the redelivered flag survives a restart) and its settlement (`settle`: ack, drop, dead-letter,
+//! expiry, purge, delete). [`MemoryStore`] keeps nothing (transient queues, tests);
+//! [`SegmentStore`] writes an append-only segment log through one persister thread that group
+//! commits (one fsync per batch) and then releases the waiting publishers' confirms.
+//!
+//! Layout: `record` (the framing: length, CRC32, kind), `codec` (core `Message` <-> bytes),
+//! `segment` (segment files: naming, scanning, torn-tail truncation), `ledger` (which segments
+//! may be deleted), `persister` (the thread:
+//! batching, fsync, segment rollover and reclamation), `log` (`SegmentStore`, the handle queues
+//! hold, and recovery at open), `definitions` (durable exchanges, queues and bindings in their
+//! own small log).
+//!
+//! Knows core messages and names of queues; never protocols or queue internals.
+
+mod codec;
+pub mod definitions;
+mod index;
+mod ledger;
+mod log;
+mod persister;
+mod record;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::broker::message::Message;
+
+pub use definitions::{Definitions, DefinitionsError};
+pub use log::{RecoveredMessage, SegmentStore, StoreError};
+
+/// Identifies a stored message (unique across the whole store, never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreId(pub u64);
+
+/// Called once the enqueue record it came with is durable (`true`), or could not be written
+/// (`false`: the publisher's confirm must be a nack). Runs on the persister thread: must not
+/// block.
+pub type Durable = Box<dyn FnOnce(bool) + Send>;
+
+/// Where persistent messages go. Implementations must not block the calling task for long;
+/// a durable one hands work to its persister thread.
+pub trait MessageStore: Send + Sync + 'static {
+    /// A persistent message entered queue `queue`. `done`, if given, is called once the record
+    /// is on disk as the fsync policy defines it (a transient store calls it at once).
+    fn enqueue(&self, queue: &str, message: &Arc<Message>, done: Option<Durable>) -> StoreId;
+    /// The message was handed to a consumer for the first time (it comes back redelivered).
+    fn delivered(&self, _id: StoreId) {}
+    /// The message was acknowledged (or dropped) and may be forgotten.
+    fn settle(&self, queue: &str, id: StoreId);
+    /// True if what is enqueued here survives a restart: publishers wait for `done` before
+    /// confirming.
+    fn is_durable(&self) -> bool {
+        false
+    }
+    /// The unsettled messages recovered at start for `queue`, in publish order; taken once.
+    fn take_recovered(&self, _queue: &str) -> Vec<RecoveredMessage> {
+        Vec::new()
+    }
+    /// Settles the recovered messages no queue took (their queues are gone).
+    fn discard_unclaimed(&self) {}
+    /// Blocks until everything handed to the store so far is written (graceful shutdown).
+    fn flush(&self) {}
+    /// Ready messages per queue level whose bodies stay in memory (0: all); beyond it queues
+    /// drop bodies and `read` them back.
+    fn memory_window(&self) -> usize {
+        0
+    }
+    /// Reads a stored message back (its body was dropped from memory); `None` if it cannot
+    /// be read (logged).
+    fn read(&self, _id: StoreId) -> Option<Arc<Message>> {
+        None
+    }
+}
+
+/// Keeps nothing: transient queues and the in-memory broker.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    next: AtomicU64,
+}
+
+impl MessageStore for MemoryStore {
+    fn enqueue(&self, _queue: &str, _message: &Arc<Message>, done: Option<Durable>) -> StoreId {
+        if let Some(done) = done {
+            done(true);
+        }
+        StoreId(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn settle(&self, _queue: &str, _id: StoreId) {}
+}
+
+/// When the persister forces written records to disk (`[store] fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Group commit (default): one fsync per batch of records, taken from every queue at
+    /// once; confirms for the batch are released after it. Survives power loss.
+    #[default]
+    Batch,
+    /// One fsync per enqueue record, no grouping (for comparison; much slower).
+    Always,
+    /// Records are written to the OS before confirms are released but never fsynced by us:
+    /// survives a crash of the broker process, not of the machine.
+    Never,
+}
+
+/// Storage settings (`[store]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Keep nothing on disk (tests, `Config::ephemeral`): every queue is transient.
+    pub in_memory: bool,
+    /// When records are fsynced: `batch` (default), `always`, `never`.
+    pub fsync: FsyncPolicy,
+    /// A segment file is closed and a new one started once it reaches this size, bytes.
+    pub segment_bytes: u64,
+    /// Records queued for the persister thread before senders wait (the channel's bound).
+    pub queue_capacity: usize,
+    /// Ready messages per durable queue (and priority level) whose bodies stay in memory; the
+    /// bodies of those behind them are dropped once written and read back from the log as
+    /// the queue reaches them (RabbitMQ's lazy / CQv2 behaviour). 0 keeps every body.
+    pub memory_window: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            in_memory: false,
+            fsync: FsyncPolicy::Batch,
+            segment_bytes: 64 * 1024 * 1024,
+            queue_capacity: 16 * 1024,
+            memory_window: 4096,
+        }
+    }
+}
+
+/// What [`open`] found and started.
+pub struct Opened {
+    /// The message store durable queues write to.
+    pub messages: Arc<dyn MessageStore>,
+    /// The definitions log and the definitions it held (`None` in memory).
+    pub definitions: Option<(Definitions, definitions::DefinitionSet)>,
+}
+
+/// Opens the store under `data_dir` as `config` says: in memory, or the segment log and the
+/// definitions log, recovered.
+pub fn open(data_dir: &std::path::Path, config: &StoreConfig) -> Result<Opened, StoreError> {
+    if config.in_memory {
+        return Ok(Opened {
+            messages: Arc::new(MemoryStore::default()),
+            definitions: None,
+        });
+    }
+    let layout = Layout::new(data_dir);
+    let messages = SegmentStore::open(&layout.messages, config)?;
+    let definitions = Definitions::open(&layout.definitions, config.fsync != FsyncPolicy::Never)
+        .map_err(StoreError::Definitions)?;
+    Ok(Opened {
+        messages,
+        definitions: Some(definitions),
+    })
+}
+
+/// The directories the store uses under the data dir.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `DATA/messages`: the segment log.
+    pub messages: PathBuf,
+    /// `DATA/definitions.log`.
+    pub definitions: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `data_dir`.
+    pub fn new(data_dir: &std::path::Path) -> Layout {
+        Layout {
+            messages: data_dir.join("messages"),
+            definitions: data_dir.join("definitions.log"),
+        }
+    }
+}
