@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use crate::transport::config::{ClientCertMode, IdentitySource, TlsConfig};
+
 /// Where a listener binds, or `Off` to disable it (the literal value `off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listen {
@@ -43,6 +45,13 @@ pub struct Config {
     pub mqtt_listen: Listen,
     /// AMQP 0-9-1 listener; key `amqp_listen`, flag `--amqp-listen`, env `FERROMQ_AMQP_LISTEN`.
     pub amqp_listen: Listen,
+    /// MQTT over TLS listener (conventionally port 8883), off by default; key `mqtts_listen`.
+    pub mqtts_listen: Listen,
+    /// AMQP 0-9-1 over TLS listener (conventionally port 5671), off by default; key
+    /// `amqps_listen`.
+    pub amqps_listen: Listen,
+    /// TLS settings for the TLS listeners, table `[tls]`.
+    pub tls: TlsConfig,
     /// Data directory; key `data_dir`, flag `--data-dir`, env `FERROMQ_DATA_DIR`.
     pub data_dir: PathBuf,
     /// tracing filter (e.g. `info`, `ferromq=debug`); key `log_level`.
@@ -101,6 +110,9 @@ impl Default for Config {
         Config {
             mqtt_listen: Listen::Addr(SocketAddr::from(([0, 0, 0, 0], 1883))),
             amqp_listen: Listen::Addr(SocketAddr::from(([0, 0, 0, 0], 5672))),
+            mqtts_listen: Listen::Off,
+            amqps_listen: Listen::Off,
+            tls: TlsConfig::default(),
             data_dir: PathBuf::from("./ferromq-data"),
             log_level: "info".to_string(),
             mqtt: MqttConfig::default(),
@@ -136,6 +148,24 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--mqtts-listen`.
+    pub mqtts_listen: Option<Listen>,
+    /// `--amqps-listen`.
+    pub amqps_listen: Option<Listen>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-ca`.
+    pub tls_ca: Option<PathBuf>,
+    /// `--tls-crl`.
+    pub tls_crl: Option<PathBuf>,
+    /// `--tls-client-cert`.
+    pub tls_client_cert: Option<ClientCertMode>,
+    /// `--tls-identity`.
+    pub tls_identity: Option<IdentitySource>,
+    /// `--mqtt-identity-as-username` (only ever turns it on).
+    pub mqtt_identity_as_username: Option<bool>,
 }
 
 /// Errors loading the configuration.
@@ -159,6 +189,40 @@ pub enum ConfigError {
     },
 }
 
+impl Overrides {
+    /// Applies (and takes) the TLS listener and `--tls-*` overrides.
+    fn apply_tls(&mut self, config: &mut Config) {
+        let tls = &mut config.tls;
+        if let Some(v) = self.mqtts_listen.take() {
+            config.mqtts_listen = v;
+        }
+        if let Some(v) = self.amqps_listen.take() {
+            config.amqps_listen = v;
+        }
+        if let Some(v) = self.tls_cert.take() {
+            tls.cert = Some(v);
+        }
+        if let Some(v) = self.tls_key.take() {
+            tls.key = Some(v);
+        }
+        if let Some(v) = self.tls_ca.take() {
+            tls.ca = Some(v);
+        }
+        if let Some(v) = self.tls_crl.take() {
+            tls.crl = Some(v);
+        }
+        if let Some(v) = self.tls_client_cert.take() {
+            tls.client_cert = v;
+        }
+        if let Some(v) = self.tls_identity.take() {
+            tls.identity = v;
+        }
+        if let Some(v) = self.mqtt_identity_as_username.take() {
+            tls.mqtt_identity_as_username = v;
+        }
+    }
+}
+
 impl Config {
     /// Parses a TOML document (missing keys take their defaults).
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
@@ -169,7 +233,7 @@ impl Config {
     /// already merged by clap with CLI first).
     pub fn load(
         file: Option<&std::path::Path>,
-        overrides: Overrides,
+        mut overrides: Overrides,
     ) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
@@ -184,6 +248,7 @@ impl Config {
             }
             None => Config::default(),
         };
+        overrides.apply_tls(&mut config);
         if let Some(v) = overrides.mqtt_listen {
             config.mqtt_listen = v;
         }
@@ -251,6 +316,27 @@ mod tests {
         let c = Config::from_toml("[amqp]\nconsumer_timeout_ms = 5000\n").unwrap();
         assert_eq!(c.amqp.consumer_timeout_ms, 5000);
         assert_eq!(Config::default().amqp.consumer_timeout_ms, 1_800_000);
+    }
+
+    #[test]
+    fn tls_listeners_are_off_by_default_and_overridable() {
+        let c = Config::default();
+        assert_eq!((c.mqtts_listen, c.amqps_listen), (Listen::Off, Listen::Off));
+        let c = Config::from_toml(
+            "mqtts_listen = \"127.0.0.1:8883\"\n[tls]\nclient_cert = \"required\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.mqtts_listen, "127.0.0.1:8883".parse().unwrap());
+        assert_eq!(c.tls.client_cert, ClientCertMode::Required);
+        let mut c = Config::default();
+        Overrides {
+            amqps_listen: Some("127.0.0.1:5671".parse().unwrap()),
+            tls_client_cert: Some(ClientCertMode::Optional),
+            ..Overrides::default()
+        }
+        .apply_tls(&mut c);
+        assert_eq!(c.amqps_listen, "127.0.0.1:5671".parse().unwrap());
+        assert_eq!(c.tls.client_cert, ClientCertMode::Optional);
     }
 
     #[test]

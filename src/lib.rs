@@ -3,7 +3,7 @@
 //! `server` accepts sockets and hands each to a protocol adapter (`mqtt/`, later `amqp/`), which
 //! decodes frames with the codec crates in `protocols/` and translates them into calls on the
 //! protocol-neutral core in `broker/` (vhosts, exchanges, the topic index, retained messages,
-//! sessions). `connection` holds the framed I/O both adapters share; `auth` is the login hook;
+//! sessions). `connection` holds the framed I/O both adapters share; `auth` is the login hook; `transport` the TLS layer under both adapters;
 //! `store` is the persistence interface (in memory for now). `Broker::start` embeds a whole
 //! broker, which is how the conformance tests run one on `127.0.0.1:0`.
 
@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod server;
 pub mod store;
+pub mod transport;
 
 pub use server::{run, RunningBroker, ServerError};
 

@@ -45,12 +45,17 @@ pub struct Core {
 impl Core {
     /// A core with the default vhost, its standard exchanges, and the MQTT exchange.
     pub fn new(config: &Config) -> Arc<Core> {
+        Core::with_auth(config, Arc::new(DefaultPolicy))
+    }
+
+    /// `new` with another login policy than the built-in one.
+    pub fn with_auth(config: &Config, auth: Arc<dyn Authenticator>) -> Arc<Core> {
         let store: Arc<dyn MessageStore> = Arc::new(MemoryStore::default());
         Arc::new(Core {
             config: Arc::new(config.clone()),
             vhost: vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&store)),
             metrics: Metrics::default(),
-            auth: Arc::new(DefaultPolicy),
+            auth,
             store,
             started: Instant::now(),
         })

@@ -16,6 +16,7 @@ use super::session::Session;
 use super::{alias, subscribe, Mqtt};
 use crate::auth::{Credentials, Decision};
 use crate::connection::Framed;
+use crate::transport::TlsInfo;
 
 /// MQTT 3.1 limits client identifiers to 23 characters (3.1 spec, CONNECT payload).
 const V31_MAX_CLIENT_ID: usize = 23;
@@ -29,6 +30,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     connect: Connect,
     io: &mut Framed<S>,
     peer: SocketAddr,
+    tls: Option<&TlsInfo>,
     mqtt: &Arc<Mqtt>,
 ) -> Option<Conn> {
     let version = connect.protocol;
@@ -97,12 +99,31 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         connect.client_id.as_str().into()
     };
 
+    let tls_identity = tls.and_then(|t| t.identity.as_deref());
+    let (username, password) = if tls.is_some() && mqtt.core.config.tls.mqtt_identity_as_username {
+        // Mosquitto's use_identity_as_username: the certificate names the user, the CONNECT
+        // user name and password are ignored, and no certificate means no user.
+        match tls_identity {
+            Some(id) => (Some(id), None),
+            None => {
+                refuse(
+                    io,
+                    ReasonCode::NOT_AUTHORIZED,
+                    "a client certificate is required: its identity is the user name",
+                );
+                return None;
+            }
+        }
+    } else {
+        (connect.username.as_deref(), connect.password.as_deref())
+    };
     let decision = mqtt.core.auth.authenticate(&Credentials {
         protocol: "mqtt",
         client_id: &client_id,
-        username: connect.username.as_deref(),
-        password: connect.password.as_deref(),
+        username,
+        password,
         peer,
+        tls_identity,
     });
     match decision {
         Decision::Allow { .. } => {}
