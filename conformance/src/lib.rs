@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 pub mod amqp;
+pub mod rawamqp;
+pub mod tls;
 pub mod v4;
 pub mod v5;
 

@@ -12,6 +12,7 @@
 //! - `client-expired.pem` / `.key`: CN `device-expired`, validity ended yesterday.
 //! - `client-revoked.pem` / `.key`: CN `device-revoked`, listed in `crl.pem`.
 //! - `crl.pem`: the CA's revocation list (revokes `client-revoked.pem`).
+//! - `crl-empty.pem`: a revocation list of the same CA that revokes nothing (reload tests).
 //! - `wrong-ca.pem` / `wrong-ca.key`: an unrelated CA ("ferromq wrong CA").
 //! - `wrong-ca-client.pem` / `.key`: CN `device-1` again, signed by the wrong CA.
 //! - `wrong-ca-server.pem` / `.key`: a server certificate (localhost) from the wrong CA, for
@@ -90,20 +91,25 @@ pub fn generate(dir: &Path) -> Result<(), Error> {
         client_params("device-revoked", now, revoked_serial, false)?,
     )?;
     write(dir, "client-revoked", &revoked)?;
-    let crl = CertificateRevocationListParams {
-        this_update: now - Duration::days(1),
-        next_update: now + Duration::days(VALID_DAYS),
-        crl_number: SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![RevokedCertParams {
-            serial_number: SerialNumber::from(revoked_serial),
-            revocation_time: now - Duration::hours(1),
-            reason_code: Some(RevocationReason::KeyCompromise),
-            invalidity_date: None,
-        }],
-        key_identifier_method: KeyIdMethod::Sha256,
-    }
-    .signed_by(&ca.cert, &ca.key)?;
+    let crl = |number: u64, revoked: Vec<RevokedCertParams>| {
+        CertificateRevocationListParams {
+            this_update: now - Duration::days(1),
+            next_update: now + Duration::days(VALID_DAYS),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca.cert, &ca.key)
+    };
+    let revoked_entry = RevokedCertParams {
+        serial_number: SerialNumber::from(revoked_serial),
+        revocation_time: now - Duration::hours(1),
+        reason_code: Some(RevocationReason::KeyCompromise),
+        invalidity_date: None,
+    };
+    std::fs::write(dir.join("crl-empty.pem"), crl(1, Vec::new())?.pem()?)?;
+    let crl = crl(2, vec![revoked_entry])?;
     std::fs::write(dir.join("crl.pem"), crl.pem()?)?;
 
     let wrong = self::ca("ferromq wrong CA", now)?;

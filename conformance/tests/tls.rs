@@ -1,0 +1,10 @@
+//! TLS conformance tests: rumqttc (rustls) on the MQTTS listener, hand-written AMQP over a
+//! tokio-rustls client on the AMQPS listener, and certificate hot reload. Each test makes its
+//! own certificates with `ferromq-certs` into a temporary directory.
+
+#[path = "tls/tls_01_mqtts.rs"]
+mod tls_01_mqtts;
+#[path = "tls/tls_02_amqps.rs"]
+mod tls_02_amqps;
+#[path = "tls/tls_03_reload.rs"]
+mod tls_03_reload;
