@@ -71,9 +71,10 @@ class Connack:
 
 class Client:
     def __init__(self, port, client_id="", version=V311, clean=True, keepalive=30, will=None,
-                 properties=None, manual_ack=False, username=None, password=None):
+                 properties=None, manual_ack=False, username=None, password=None, tls=None):
         """`will` = dict(topic=, payload=, qos=, retain=, properties=); `properties` = CONNECT
-        properties as a dict of paho property names (v5 only)."""
+        properties as a dict of paho property names (v5 only); `tls` = an ssl.SSLContext to
+        connect with TLS."""
         self.port = port
         self.version = version
         self.clean = clean
@@ -86,6 +87,8 @@ class Client:
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version,
             reconnect_on_failure=False, **kwargs,
         )
+        if tls is not None:
+            self.c.tls_set_context(tls)
         if manual_ack:
             self.c.manual_ack_set(True)
         if username is not None:

@@ -125,8 +125,8 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
         tls_identity,
     });
-    match decision {
-        Decision::Allow { .. } => {}
+    let user = match decision {
+        Decision::Allow { user } => user,
         Decision::BadCredentials => {
             refuse(
                 io,
@@ -139,7 +139,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             refuse(io, ReasonCode::NOT_AUTHORIZED, "not authorized");
             return None;
         }
-    }
+    };
 
     if !version.is_v5() && connect.keep_alive > cfg.max_keepalive_secs {
         // A v3 client cannot be told to use a shorter keep alive (v5 gets Server Keep Alive),
@@ -192,7 +192,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         properties,
     });
     let _ = ferromq_mqtt::encode(&connack, version, &mut io.wbuf);
-    tracing::debug!(%peer, %client_id, ?version, session_present, keep_alive, "client connected");
+    tracing::debug!(%peer, %client_id, ?user, ?version, session_present, keep_alive, "client connected");
 
     let client_receive_max = if version.is_v5() {
         connect
