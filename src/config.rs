@@ -52,6 +52,13 @@ pub struct Config {
     pub amqps_listen: Listen,
     /// TLS settings for the TLS listeners, table `[tls]`.
     pub tls: TlsConfig,
+    /// MQTT over WebSocket listener (Mosquitto / RabbitMQ web-mqtt), off by default; key
+    /// `mqtt_ws_listen`.
+    pub mqtt_ws_listen: Listen,
+    /// MQTT over secure WebSocket (TLS from `[tls]`), off by default; key `mqtt_wss_listen`.
+    pub mqtt_wss_listen: Listen,
+    /// HTTP path of the WebSocket endpoint; key `mqtt_ws_path`.
+    pub mqtt_ws_path: String,
     /// Data directory; key `data_dir`, flag `--data-dir`, env `FERROMQ_DATA_DIR`.
     pub data_dir: PathBuf,
     /// tracing filter (e.g. `info`, `ferromq=debug`); key `log_level`.
@@ -113,6 +120,9 @@ impl Default for Config {
             mqtts_listen: Listen::Off,
             amqps_listen: Listen::Off,
             tls: TlsConfig::default(),
+            mqtt_ws_listen: Listen::Off,
+            mqtt_wss_listen: Listen::Off,
+            mqtt_ws_path: "/mqtt".to_string(),
             data_dir: PathBuf::from("./ferromq-data"),
             log_level: "info".to_string(),
             mqtt: MqttConfig::default(),
@@ -166,6 +176,10 @@ pub struct Overrides {
     pub tls_identity: Option<IdentitySource>,
     /// `--mqtt-identity-as-username` (only ever turns it on).
     pub mqtt_identity_as_username: Option<bool>,
+    /// `--mqtt-ws-listen`.
+    pub mqtt_ws_listen: Option<Listen>,
+    /// `--mqtt-wss-listen`.
+    pub mqtt_wss_listen: Option<Listen>,
 }
 
 /// Errors loading the configuration.
@@ -190,7 +204,7 @@ pub enum ConfigError {
 }
 
 impl Overrides {
-    /// Applies (and takes) the TLS listener and `--tls-*` overrides.
+    /// Applies (and takes) the TLS and WebSocket listener and `--tls-*` overrides.
     fn apply_tls(&mut self, config: &mut Config) {
         let tls = &mut config.tls;
         if let Some(v) = self.mqtts_listen.take() {
@@ -219,6 +233,12 @@ impl Overrides {
         }
         if let Some(v) = self.mqtt_identity_as_username.take() {
             tls.mqtt_identity_as_username = v;
+        }
+        if let Some(v) = self.mqtt_ws_listen.take() {
+            config.mqtt_ws_listen = v;
+        }
+        if let Some(v) = self.mqtt_wss_listen.take() {
+            config.mqtt_wss_listen = v;
         }
     }
 }

@@ -54,6 +54,12 @@ struct Cli {
     /// use_identity_as_username)
     #[arg(long, env = "FERROMQ_MQTT_IDENTITY_AS_USERNAME")]
     mqtt_identity_as_username: bool,
+    /// MQTT over WebSocket listener address (path /mqtt, subprotocol mqtt), or `off` [default: off]
+    #[arg(long, env = "FERROMQ_MQTT_WS_LISTEN", value_name = "ADDR")]
+    mqtt_ws_listen: Option<Listen>,
+    /// MQTT over secure WebSocket listener address (TLS settings as above), or `off` [default: off]
+    #[arg(long, env = "FERROMQ_MQTT_WSS_LISTEN", value_name = "ADDR")]
+    mqtt_wss_listen: Option<Listen>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +79,8 @@ fn main() -> anyhow::Result<()> {
         tls_identity: cli.tls_identity,
         // A flag can only turn it on; the file may also set it.
         mqtt_identity_as_username: cli.mqtt_identity_as_username.then_some(true),
+        mqtt_ws_listen: cli.mqtt_ws_listen,
+        mqtt_wss_listen: cli.mqtt_wss_listen,
     };
     let config = Config::load(cli.config.as_deref(), overrides)?;
     tracing_subscriber::fmt()

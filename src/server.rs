@@ -40,6 +40,8 @@ pub struct RunningBroker {
     amqp_addr: Option<SocketAddr>,
     mqtts_addr: Option<SocketAddr>,
     amqps_addr: Option<SocketAddr>,
+    mqtt_ws_addr: Option<SocketAddr>,
+    mqtt_wss_addr: Option<SocketAddr>,
     tls: Option<Arc<TlsAcceptor>>,
     core: Arc<Core>,
     shutdown: watch::Sender<bool>,
@@ -63,20 +65,29 @@ impl RunningBroker {
         let mut tasks = JoinSet::new();
         let mqtt = crate::mqtt::Mqtt::new(Arc::clone(&core));
         let amqp = crate::amqp::Amqp::new(Arc::clone(&core));
-        let wants_tls = config.mqtts_listen != Listen::Off || config.amqps_listen != Listen::Off;
+        let wants_tls = [
+            config.mqtts_listen,
+            config.amqps_listen,
+            config.mqtt_wss_listen,
+        ]
+        .iter()
+        .any(|l| *l != Listen::Off);
         // Loaded once before any listener binds, so a bad certificate stops start-up.
         let tls = if wants_tls {
             Some(TlsAcceptor::load(&config.tls).map_err(ServerError::Tls)?)
         } else {
             None
         };
-        let plans: [(&'static str, Listen, Serve); 4] = [
+        let ws = |tls: Option<Arc<TlsAcceptor>>| mqtt_ws_serve(&mqtt, tls, &config);
+        let plans: [(&'static str, Listen, Serve); 6] = [
             ("MQTT", config.mqtt_listen, mqtt_serve(&mqtt, None)),
             ("AMQP", config.amqp_listen, amqp_serve(&amqp, None)),
             ("MQTTS", config.mqtts_listen, mqtt_serve(&mqtt, tls.clone())),
             ("AMQPS", config.amqps_listen, amqp_serve(&amqp, tls.clone())),
+            ("MQTT-WS", config.mqtt_ws_listen, ws(None)),
+            ("MQTT-WSS", config.mqtt_wss_listen, ws(tls.clone())),
         ];
-        let mut bound_addrs = [None; 4];
+        let mut bound_addrs = [None; 6];
         for (slot, (protocol, at, serve)) in bound_addrs.iter_mut().zip(plans) {
             let Listen::Addr(addr) = at else {
                 continue;
@@ -102,12 +113,15 @@ impl RunningBroker {
             }
         }
         tasks.spawn(crate::mqtt::sys::run(mqtt, shutdown_rx.clone()));
-        let [mqtt_addr, amqp_addr, mqtts_addr, amqps_addr] = bound_addrs;
+        let [mqtt_addr, amqp_addr, mqtts_addr, amqps_addr, mqtt_ws_addr, mqtt_wss_addr] =
+            bound_addrs;
         Ok(RunningBroker {
             mqtt_addr,
             amqp_addr,
             mqtts_addr,
             amqps_addr,
+            mqtt_ws_addr,
+            mqtt_wss_addr,
             tls,
             core,
             shutdown,
@@ -133,6 +147,16 @@ impl RunningBroker {
     /// The bound AMQP-over-TLS address, if that listener is on.
     pub fn amqps_addr(&self) -> Option<SocketAddr> {
         self.amqps_addr
+    }
+
+    /// The bound MQTT-over-WebSocket address, if that listener is on.
+    pub fn mqtt_ws_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_ws_addr
+    }
+
+    /// The bound MQTT-over-secure-WebSocket address, if that listener is on.
+    pub fn mqtt_wss_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_wss_addr
     }
 
     /// Re-reads the TLS certificate, key, CA and CRL files (what SIGHUP does): new connections
@@ -169,6 +193,43 @@ fn mqtt_serve(mqtt: &Arc<crate::mqtt::Mqtt>, tls: Option<Arc<TlsAcceptor>>) -> S
                 Some(tls) => {
                     if let Some((stream, info)) = tls.accept(stream, peer, "mqtt").await {
                         crate::mqtt::serve(stream, peer, Some(info), mqtt, shutdown).await;
+                    }
+                }
+            }
+        })
+    })
+}
+
+/// Serves MQTT over WebSocket on accepted sockets (over TLS when `tls` is set): TLS handshake,
+/// then the WebSocket upgrade, both on the connection's task with timeouts.
+fn mqtt_ws_serve(
+    mqtt: &Arc<crate::mqtt::Mqtt>,
+    tls: Option<Arc<TlsAcceptor>>,
+    config: &Config,
+) -> Serve {
+    let mqtt = Arc::clone(mqtt);
+    let path: Arc<str> = config.mqtt_ws_path.as_str().into();
+    // Room for the largest accepted packet plus its fixed header.
+    let max_message = config.mqtt.max_packet_size.saturating_add(8);
+    let timeout = std::time::Duration::from_secs(config.mqtt.connect_timeout_secs);
+    Arc::new(move |stream, peer, shutdown| {
+        let mqtt = Arc::clone(&mqtt);
+        let tls = tls.clone();
+        let path = Arc::clone(&path);
+        Box::pin(async move {
+            use crate::transport::ws;
+            match tls {
+                None => {
+                    if let Some(s) = ws::accept(stream, peer, &path, max_message, timeout).await {
+                        crate::mqtt::serve(s, peer, None, mqtt, shutdown).await;
+                    }
+                }
+                Some(tls) => {
+                    let Some((stream, info)) = tls.accept(stream, peer, "mqtt-ws").await else {
+                        return;
+                    };
+                    if let Some(s) = ws::accept(stream, peer, &path, max_message, timeout).await {
+                        crate::mqtt::serve(s, peer, Some(info), mqtt, shutdown).await;
                     }
                 }
             }

@@ -20,7 +20,8 @@ from rawmqtt import RawClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_LISTENING = re.compile(r"listening for (MQTTS?|AMQPS?) on 127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"listening for (MQTTS?|AMQPS?|MQTT-WSS?) on 127\.0\.0\.1:(\d+)")
+_LISTEN_FLAGS = {"MQTT-WS": "--mqtt-ws-listen", "MQTT-WSS": "--mqtt-wss-listen"}
 CERTS = REPO_ROOT / "certs"
 
 
@@ -35,7 +36,8 @@ class Broker:
     """One ferromq process. `port` is its MQTT port, `amqp_port` its AMQP port, `mqtts_port` and
     `amqps_port` its TLS ports (when started with `tls_args`); `log()` its output so far."""
 
-    def __init__(self, workdir, config=None, start_timeout=15.0, tls_args=None, log_level="info"):
+    def __init__(self, workdir, config=None, start_timeout=15.0, tls_args=None, log_level="info",
+                 listeners=()):
         binary = broker_binary()
         if not binary.exists():
             pytest.fail(f"broker binary {binary} not found: run `cargo build` or set FERROMQ_BIN")
@@ -52,6 +54,9 @@ class Broker:
         if tls_args is not None:
             cmd += ["--mqtts-listen", "127.0.0.1:0", "--amqps-listen", "127.0.0.1:0", *tls_args]
             self._expected |= {"MQTTS", "AMQPS"}
+        for name in listeners:
+            cmd += [_LISTEN_FLAGS[name], "127.0.0.1:0"]
+            self._expected.add(name)
         if self.config:
             path = workdir / "ferromq.toml"
             path.write_text("[mqtt]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in self.config.items()))
@@ -100,6 +105,14 @@ class Broker:
     def amqps_port(self):
         return self.ports.get("AMQPS")
 
+    @property
+    def ws_port(self):
+        return self.ports.get("MQTT-WS")
+
+    @property
+    def wss_port(self):
+        return self.ports.get("MQTT-WSS")
+
     def wait_log(self, pattern, timeout=5.0):
         """Waits until a log line matches the regex `pattern`; returns the match."""
         deadline = time.monotonic() + timeout
@@ -141,8 +154,8 @@ def make_broker(request, tmp_path):
     """Factory: `make_broker(sys_interval_secs=1, ...)` starts a broker with those `[mqtt]` keys."""
     brokers = request.node.__dict__.setdefault("_ferromq_brokers", [])
 
-    def start(**config):
-        b = Broker(tmp_path / f"broker{len(brokers)}", config)
+    def start(listeners=(), **config):
+        b = Broker(tmp_path / f"broker{len(brokers)}", config, listeners=listeners)
         brokers.append(b)
         return b
 
@@ -158,13 +171,14 @@ def make_tls_broker(request, tmp_path):
     development certificates), trusting `ca.pem` and `crl.pem` for client certificates."""
     brokers = request.node.__dict__.setdefault("_ferromq_brokers", [])
 
-    def start(client_cert="none", certs=CERTS, extra=(), log_level="info", **config):
+    def start(client_cert="none", certs=CERTS, extra=(), log_level="info", listeners=(), **config):
         args = [
             "--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key"),
             "--tls-ca", str(certs / "ca.pem"), "--tls-crl", str(certs / "crl.pem"),
             "--tls-client-cert", client_cert, *extra,
         ]
-        b = Broker(tmp_path / f"tlsbroker{len(brokers)}", config, tls_args=args, log_level=log_level)
+        b = Broker(tmp_path / f"tlsbroker{len(brokers)}", config, tls_args=args, log_level=log_level,
+                   listeners=listeners)
         brokers.append(b)
         return b
 

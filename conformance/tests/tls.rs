@@ -1,4 +1,4 @@
-//! TLS conformance tests: rumqttc (rustls) on the MQTTS listener, hand-written AMQP over a
+//! TLS and WebSocket conformance tests: rumqttc (rustls) on the MQTTS listener, hand-written AMQP over a
 //! tokio-rustls client on the AMQPS listener, and certificate hot reload. Each test makes its
 //! own certificates with `ferromq-certs` into a temporary directory.
 
@@ -8,3 +8,5 @@ mod tls_01_mqtts;
 mod tls_02_amqps;
 #[path = "tls/tls_03_reload.rs"]
 mod tls_03_reload;
+#[path = "tls/ws_01_mqtt.rs"]
+mod ws_01_mqtt;
