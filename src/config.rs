@@ -360,6 +360,20 @@ mod tests {
     }
 
     #[test]
+    fn websocket_listeners_are_off_by_default_on_path_mqtt() {
+        let c = Config::default();
+        assert_eq!(
+            (c.mqtt_ws_listen, c.mqtt_wss_listen),
+            (Listen::Off, Listen::Off)
+        );
+        assert_eq!(c.mqtt_ws_path, "/mqtt");
+        let c = Config::from_toml("mqtt_ws_listen = \"127.0.0.1:8080\"\nmqtt_ws_path = \"/ws\"\n")
+            .unwrap();
+        assert_eq!(c.mqtt_ws_listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.mqtt_ws_path, "/ws");
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         assert!(Config::from_toml("mqtt_lisen = \"x\"").is_err());
     }

@@ -11,7 +11,8 @@ fn main() -> ExitCode {
     );
     match ferromq_certs::generate(&dir) {
         Ok(()) => {
-            println!("wrote development certificates to {}", dir.display());
+            let shown = dir.canonicalize().unwrap_or(dir);
+            println!("wrote development certificates to {}", shown.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

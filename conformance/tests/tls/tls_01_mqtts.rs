@@ -148,3 +148,25 @@ async fn plain_mqtt_on_the_tls_port_is_dropped_and_the_broker_survives() {
     assert!(seen.iter().all(|(first, _)| *first != 0x20), "{seen:?}");
     mqtt_connected(mqtt_options(&b, &certs, "ca", None, "after")).await;
 }
+
+#[tokio::test]
+async fn a_stalled_handshake_neither_blocks_others_nor_stays_forever() {
+    use tokio::io::AsyncReadExt;
+    let certs = tls::fresh_certs();
+    let mut config = tls::config(&certs, ClientCertMode::None);
+    config.tls.handshake_timeout_secs = 1;
+    let (b, _) = tls::broker(config).await;
+    // A client that opens the socket and never sends its ClientHello.
+    let mut stalled = tokio::net::TcpStream::connect(b.mqtts_addr().unwrap())
+        .await
+        .unwrap();
+    // The accept loop is free: another client completes its handshake meanwhile.
+    mqtt_connected(mqtt_options(&b, &certs, "ca", None, "meanwhile")).await;
+    // The stalled socket is closed once the handshake timeout passes.
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(conformance::WAIT, stalled.read(&mut buf))
+        .await
+        .expect("closed within the handshake timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
