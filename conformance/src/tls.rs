@@ -1,5 +1,5 @@
 //! TLS helpers: fresh development certificates (made by `ferromq-certs` into a temporary
-//! directory), a broker with MQTTS and AMQPS on `127.0.0.1:0`, rumqttc over TLS (rustls), a
+//! directory), a broker with MQTTS and AMQPS on `127.0.0.1:0`, rumqttc and lapin over TLS, a
 //! raw TLS client built on tokio-rustls for hand-written AMQP, and an authenticator that
 //! records every login it is asked about (then decides as the built-in policy does).
 
@@ -266,4 +266,45 @@ pub async fn tls_connect(
     tokio::time::timeout(super::WAIT, connector.connect(name, tcp))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))?
+}
+
+/// lapin's TLS settings: trust `certs/{ca}.pem` and present `certs/{cert}.pem` with its key.
+/// tcp-stream (under lapin) takes a client identity only as PKCS#12, so one is built here.
+pub fn lapin_tls(certs: &Path, ca: &str, cert: ClientCert<'_>) -> lapin::tcp::OwnedTLSConfig {
+    let cert_chain = std::fs::read_to_string(certs.join(format!("{ca}.pem"))).expect("CA file");
+    let identity = cert.map(|c| {
+        let leaf = CertificateDer::from_pem_file(certs.join(format!("{c}.pem"))).expect("cert");
+        let key = PrivateKeyDer::from_pem_file(certs.join(format!("{c}.key"))).expect("key");
+        let chain = vec![p12_keystore::Certificate::from_der(&leaf).expect("DER certificate")];
+        let entry = p12_keystore::PrivateKeyChain::new(key.secret_der(), [1u8], chain);
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry(c, p12_keystore::KeyStoreEntry::PrivateKeyChain(entry));
+        let password = "test";
+        lapin::tcp::OwnedIdentity {
+            der: store.writer(password).write().expect("PKCS#12 written"),
+            password: password.to_string(),
+        }
+    });
+    lapin::tcp::OwnedTLSConfig {
+        identity,
+        cert_chain: Some(cert_chain),
+    }
+}
+
+/// Connects lapin to the broker's AMQPS listener; `query` is appended to the URI (e.g.
+/// `auth_mechanism=external`), `user` is `user:password@` or empty.
+pub async fn lapin_connect(
+    b: &RunningBroker,
+    user: &str,
+    query: &str,
+    tls: lapin::tcp::OwnedTLSConfig,
+) -> lapin::Result<lapin::Connection> {
+    let addr = b.amqps_addr().expect("AMQPS listener is on");
+    let uri = format!("amqps://{user}{addr}/%2f?{query}");
+    tokio::time::timeout(
+        super::WAIT,
+        lapin::Connection::connect_with_config(&uri, lapin::ConnectionProperties::default(), tls),
+    )
+    .await
+    .expect("lapin connected or failed in time")
 }
