@@ -1,5 +1,6 @@
-//! Listeners, the accept loop and graceful shutdown. Owns sockets until it hands each one to a
-//! protocol adapter; knows nothing of packets.
+//! Listeners (MQTT, AMQP, their TLS variants, MQTT over WebSocket), the accept loop, graceful
+//! shutdown and SIGHUP. Owns sockets until it hands each one, after any TLS or WebSocket
+//! handshake on the connection's own task, to a protocol adapter; knows nothing of packets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ pub enum ServerError {
     /// A listener could not bind.
     #[error("cannot bind {protocol} listener on {addr}: {source}")]
     Bind {
-        /// "MQTT", "AMQP", "MQTTS" or "AMQPS".
+        /// "MQTT", "AMQP", "MQTTS", "AMQPS", "MQTT-WS" or "MQTT-WSS".
         protocol: &'static str,
         /// The address asked for.
         addr: SocketAddr,
