@@ -17,6 +17,10 @@ pub struct Credentials<'a> {
     pub password: Option<&'a [u8]>,
     /// The peer's address (e.g. for loopback-only users).
     pub peer: SocketAddr,
+    /// The identity of the peer's verified TLS client certificate (per `[tls] identity`), if
+    /// it connected over TLS with one. A login with this as `username` and no password is a
+    /// certificate login (AMQP SASL EXTERNAL, MQTT identity-as-username).
+    pub tls_identity: Option<&'a str>,
 }
 
 /// The verdict on a login.
@@ -43,6 +47,8 @@ pub trait Authenticator: Send + Sync + 'static {
 /// The built-in policy until users can be configured: MQTT clients connect with or without
 /// credentials (as Mosquitto's anonymous default), AMQP clients log in as RabbitMQ's default
 /// user `guest` / `guest`, which, as in RabbitMQ, may only log in from a loopback address.
+/// A certificate login (no password, user name = the verified certificate's identity, e.g.
+/// AMQP SASL EXTERNAL) is allowed from anywhere as that user: the CA vouched for it.
 #[derive(Debug, Default)]
 pub struct DefaultPolicy;
 
@@ -55,6 +61,13 @@ impl Authenticator for DefaultPolicy {
             return Decision::Allow {
                 user: credentials.username.map(str::to_owned),
             };
+        }
+        if let Some(identity) = credentials.tls_identity {
+            if credentials.password.is_none() && credentials.username == Some(identity) {
+                return Decision::Allow {
+                    user: Some(identity.to_string()),
+                };
+            }
         }
         let is_guest =
             credentials.username == Some(GUEST) && credentials.password == Some(GUEST.as_bytes());
@@ -87,6 +100,7 @@ mod tests {
             username: user,
             password: pass,
             peer: peer.parse().unwrap(),
+            tls_identity: None,
         })
     }
 
@@ -112,6 +126,29 @@ mod tests {
             check("amqp", None, None, "127.0.0.1:1"),
             Decision::BadCredentials
         );
+    }
+
+    #[test]
+    fn certificate_login_is_its_identity_without_a_password() {
+        let cert = |user: Option<&str>, pass: Option<&[u8]>| {
+            DefaultPolicy.authenticate(&Credentials {
+                protocol: "amqp",
+                client_id: "",
+                username: user,
+                password: pass,
+                peer: "10.0.0.1:1".parse().unwrap(),
+                tls_identity: Some("device-1"),
+            })
+        };
+        assert_eq!(
+            cert(Some("device-1"), None),
+            Decision::Allow {
+                user: Some("device-1".into())
+            }
+        );
+        // PLAIN with the same name is a password login, not a certificate login.
+        assert_eq!(cert(Some("device-1"), Some(b"x")), Decision::BadCredentials);
+        assert_eq!(cert(Some("other"), None), Decision::BadCredentials);
     }
 
     #[test]

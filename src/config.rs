@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use crate::transport::config::{ClientCertMode, IdentitySource, TlsConfig};
+
 /// Where a listener binds, or `Off` to disable it (the literal value `off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listen {
@@ -43,6 +45,20 @@ pub struct Config {
     pub mqtt_listen: Listen,
     /// AMQP 0-9-1 listener; key `amqp_listen`, flag `--amqp-listen`, env `FERROMQ_AMQP_LISTEN`.
     pub amqp_listen: Listen,
+    /// MQTT over TLS listener (conventionally port 8883), off by default; key `mqtts_listen`.
+    pub mqtts_listen: Listen,
+    /// AMQP 0-9-1 over TLS listener (conventionally port 5671), off by default; key
+    /// `amqps_listen`.
+    pub amqps_listen: Listen,
+    /// TLS settings for the TLS listeners, table `[tls]`.
+    pub tls: TlsConfig,
+    /// MQTT over WebSocket listener (Mosquitto / RabbitMQ web-mqtt), off by default; key
+    /// `mqtt_ws_listen`.
+    pub mqtt_ws_listen: Listen,
+    /// MQTT over secure WebSocket (TLS from `[tls]`), off by default; key `mqtt_wss_listen`.
+    pub mqtt_wss_listen: Listen,
+    /// HTTP path of the WebSocket endpoint; key `mqtt_ws_path`.
+    pub mqtt_ws_path: String,
     /// Data directory; key `data_dir`, flag `--data-dir`, env `FERROMQ_DATA_DIR`.
     pub data_dir: PathBuf,
     /// tracing filter (e.g. `info`, `ferromq=debug`); key `log_level`.
@@ -103,6 +119,12 @@ impl Default for Config {
         Config {
             mqtt_listen: Listen::Addr(SocketAddr::from(([0, 0, 0, 0], 1883))),
             amqp_listen: Listen::Addr(SocketAddr::from(([0, 0, 0, 0], 5672))),
+            mqtts_listen: Listen::Off,
+            amqps_listen: Listen::Off,
+            tls: TlsConfig::default(),
+            mqtt_ws_listen: Listen::Off,
+            mqtt_wss_listen: Listen::Off,
+            mqtt_ws_path: "/mqtt".to_string(),
             data_dir: PathBuf::from("./ferromq-data"),
             log_level: "info".to_string(),
             mqtt: MqttConfig::default(),
@@ -139,6 +161,28 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// `--mqtts-listen`.
+    pub mqtts_listen: Option<Listen>,
+    /// `--amqps-listen`.
+    pub amqps_listen: Option<Listen>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-ca`.
+    pub tls_ca: Option<PathBuf>,
+    /// `--tls-crl`.
+    pub tls_crl: Option<PathBuf>,
+    /// `--tls-client-cert`.
+    pub tls_client_cert: Option<ClientCertMode>,
+    /// `--tls-identity`.
+    pub tls_identity: Option<IdentitySource>,
+    /// `--mqtt-identity-as-username` (only ever turns it on).
+    pub mqtt_identity_as_username: Option<bool>,
+    /// `--mqtt-ws-listen`.
+    pub mqtt_ws_listen: Option<Listen>,
+    /// `--mqtt-wss-listen`.
+    pub mqtt_wss_listen: Option<Listen>,
 }
 
 /// Errors loading the configuration.
@@ -162,6 +206,46 @@ pub enum ConfigError {
     },
 }
 
+impl Overrides {
+    /// Applies (and takes) the TLS and WebSocket listener and `--tls-*` overrides.
+    fn apply_tls(&mut self, config: &mut Config) {
+        let tls = &mut config.tls;
+        if let Some(v) = self.mqtts_listen.take() {
+            config.mqtts_listen = v;
+        }
+        if let Some(v) = self.amqps_listen.take() {
+            config.amqps_listen = v;
+        }
+        if let Some(v) = self.tls_cert.take() {
+            tls.cert = Some(v);
+        }
+        if let Some(v) = self.tls_key.take() {
+            tls.key = Some(v);
+        }
+        if let Some(v) = self.tls_ca.take() {
+            tls.ca = Some(v);
+        }
+        if let Some(v) = self.tls_crl.take() {
+            tls.crl = Some(v);
+        }
+        if let Some(v) = self.tls_client_cert.take() {
+            tls.client_cert = v;
+        }
+        if let Some(v) = self.tls_identity.take() {
+            tls.identity = v;
+        }
+        if let Some(v) = self.mqtt_identity_as_username.take() {
+            tls.mqtt_identity_as_username = v;
+        }
+        if let Some(v) = self.mqtt_ws_listen.take() {
+            config.mqtt_ws_listen = v;
+        }
+        if let Some(v) = self.mqtt_wss_listen.take() {
+            config.mqtt_wss_listen = v;
+        }
+    }
+}
+
 impl Config {
     /// Parses a TOML document (missing keys take their defaults).
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
@@ -172,7 +256,7 @@ impl Config {
     /// already merged by clap with CLI first).
     pub fn load(
         file: Option<&std::path::Path>,
-        overrides: Overrides,
+        mut overrides: Overrides,
     ) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
@@ -187,6 +271,7 @@ impl Config {
             }
             None => Config::default(),
         };
+        overrides.apply_tls(&mut config);
         if let Some(v) = overrides.mqtt_listen {
             config.mqtt_listen = v;
         }
@@ -273,6 +358,41 @@ mod tests {
         assert!(!Config::default().store.in_memory);
         assert!(Config::ephemeral().store.in_memory);
         assert!(Config::from_toml("[store]\nfsync = \"sometimes\"\n").is_err());
+    }
+
+    #[test]
+    fn tls_listeners_are_off_by_default_and_overridable() {
+        let c = Config::default();
+        assert_eq!((c.mqtts_listen, c.amqps_listen), (Listen::Off, Listen::Off));
+        let c = Config::from_toml(
+            "mqtts_listen = \"127.0.0.1:8883\"\n[tls]\nclient_cert = \"required\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.mqtts_listen, "127.0.0.1:8883".parse().unwrap());
+        assert_eq!(c.tls.client_cert, ClientCertMode::Required);
+        let mut c = Config::default();
+        Overrides {
+            amqps_listen: Some("127.0.0.1:5671".parse().unwrap()),
+            tls_client_cert: Some(ClientCertMode::Optional),
+            ..Overrides::default()
+        }
+        .apply_tls(&mut c);
+        assert_eq!(c.amqps_listen, "127.0.0.1:5671".parse().unwrap());
+        assert_eq!(c.tls.client_cert, ClientCertMode::Optional);
+    }
+
+    #[test]
+    fn websocket_listeners_are_off_by_default_on_path_mqtt() {
+        let c = Config::default();
+        assert_eq!(
+            (c.mqtt_ws_listen, c.mqtt_wss_listen),
+            (Listen::Off, Listen::Off)
+        );
+        assert_eq!(c.mqtt_ws_path, "/mqtt");
+        let c = Config::from_toml("mqtt_ws_listen = \"127.0.0.1:8080\"\nmqtt_ws_path = \"/ws\"\n")
+            .unwrap();
+        assert_eq!(c.mqtt_ws_listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.mqtt_ws_path, "/ws");
     }
 
     #[test]

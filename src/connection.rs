@@ -56,6 +56,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             return Ok(());
         }
         self.io.write_all(&self.wbuf).await?;
+        // A no-op on TCP; TLS and WebSocket streams buffer records / messages until flushed.
+        self.io.flush().await?;
         self.bytes_written += self.wbuf.len() as u64;
         if self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf = BytesMut::new();

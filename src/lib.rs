@@ -4,9 +4,10 @@
 //! decodes frames with the codec crates in `protocols/` and translates them into calls on the
 //! protocol-neutral core in `broker/` (vhosts, exchanges, the topic index, retained messages,
 //! sessions). `connection` holds the framed I/O both adapters share; `auth` is the login hook;
-//! `store` keeps durable definitions and persistent messages (a segment log with a group-commit
-//! persister thread, recovered at start). `Broker::start` embeds a whole broker, which is how the
-//! conformance tests run one on `127.0.0.1:0`.
+//! `transport` the TLS and WebSocket layers under the adapters; `store` keeps durable
+//! definitions and persistent messages (a segment log with a group-commit persister thread,
+//! recovered at start). `Broker::start` embeds a whole broker, which is how the conformance
+//! tests run one on `127.0.0.1:0`.
 
 pub mod amqp;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod server;
 pub mod store;
+pub mod transport;
 
 pub use server::{run, RunningBroker, ServerError};
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use ferromq::config::{Config, Listen, Overrides};
+use ferromq::config::{ClientCertMode, Config, IdentitySource, Listen, Overrides};
 
 /// ferromq: an MQTT 3.1/3.1.1/5.0 and AMQP 0-9-1 message broker.
 #[derive(Debug, Parser)]
@@ -25,6 +25,41 @@ struct Cli {
     /// Log filter, e.g. `info` or `ferromq=debug` [default: info]
     #[arg(long, env = "FERROMQ_LOG_LEVEL", value_name = "LEVEL")]
     log_level: Option<String>,
+    /// MQTT over TLS listener address (conventionally port 8883), or `off` [default: off]
+    #[arg(long, env = "FERROMQ_MQTTS_LISTEN", value_name = "ADDR")]
+    mqtts_listen: Option<Listen>,
+    /// AMQP over TLS listener address (conventionally port 5671), or `off` [default: off]
+    #[arg(long, env = "FERROMQ_AMQPS_LISTEN", value_name = "ADDR")]
+    amqps_listen: Option<Listen>,
+    /// Server certificate chain for the TLS listeners, PEM
+    #[arg(long, env = "FERROMQ_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// Server private key, PEM
+    #[arg(long, env = "FERROMQ_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates client certificates must chain to, PEM
+    #[arg(long, env = "FERROMQ_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Certificate revocation lists checked against client certificates, PEM
+    #[arg(long, env = "FERROMQ_TLS_CRL", value_name = "FILE")]
+    tls_crl: Option<PathBuf>,
+    /// Client certificates: none, optional or required [default: none]
+    #[arg(long, env = "FERROMQ_TLS_CLIENT_CERT", value_name = "MODE")]
+    tls_client_cert: Option<ClientCertMode>,
+    /// User name of a client certificate: common_name, distinguished_name, san_email, san_dns
+    /// or san_uri [default: common_name]
+    #[arg(long, env = "FERROMQ_TLS_IDENTITY", value_name = "SOURCE")]
+    tls_identity: Option<IdentitySource>,
+    /// MQTT over TLS: the client certificate's identity is the user name (Mosquitto's
+    /// use_identity_as_username)
+    #[arg(long, env = "FERROMQ_MQTT_IDENTITY_AS_USERNAME")]
+    mqtt_identity_as_username: bool,
+    /// MQTT over WebSocket listener address (path /mqtt, subprotocol mqtt), or `off` [default: off]
+    #[arg(long, env = "FERROMQ_MQTT_WS_LISTEN", value_name = "ADDR")]
+    mqtt_ws_listen: Option<Listen>,
+    /// MQTT over secure WebSocket listener address (TLS settings as above), or `off` [default: off]
+    #[arg(long, env = "FERROMQ_MQTT_WSS_LISTEN", value_name = "ADDR")]
+    mqtt_wss_listen: Option<Listen>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +69,18 @@ fn main() -> anyhow::Result<()> {
         amqp_listen: cli.amqp_listen,
         data_dir: cli.data_dir,
         log_level: cli.log_level,
+        mqtts_listen: cli.mqtts_listen,
+        amqps_listen: cli.amqps_listen,
+        tls_cert: cli.tls_cert,
+        tls_key: cli.tls_key,
+        tls_ca: cli.tls_ca,
+        tls_crl: cli.tls_crl,
+        tls_client_cert: cli.tls_client_cert,
+        tls_identity: cli.tls_identity,
+        // A flag can only turn it on; the file may also set it.
+        mqtt_identity_as_username: cli.mqtt_identity_as_username.then_some(true),
+        mqtt_ws_listen: cli.mqtt_ws_listen,
+        mqtt_wss_listen: cli.mqtt_wss_listen,
     };
     let config = Config::load(cli.config.as_deref(), overrides)?;
     tracing_subscriber::fmt()

@@ -1,5 +1,6 @@
-//! Listeners, the accept loop and graceful shutdown. Owns sockets until it hands each one to a
-//! protocol adapter; knows nothing of packets.
+//! Listeners (MQTT, AMQP, their TLS variants, MQTT over WebSocket), the accept loop, graceful
+//! shutdown and SIGHUP. Owns sockets until it hands each one, after any TLS or WebSocket
+//! handshake on the connection's own task, to a protocol adapter; knows nothing of packets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,8 +9,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::auth::{Authenticator, DefaultPolicy};
 use crate::broker::Core;
 use crate::config::{Config, Listen};
+use crate::transport::tls::{TlsAcceptor, TlsError};
 
 /// Errors that stop the broker.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +20,7 @@ pub enum ServerError {
     /// A listener could not bind.
     #[error("cannot bind {protocol} listener on {addr}: {source}")]
     Bind {
-        /// "MQTT" or "AMQP".
+        /// "MQTT", "AMQP", "MQTTS", "AMQPS", "MQTT-WS" or "MQTT-WSS".
         protocol: &'static str,
         /// The address asked for.
         addr: SocketAddr,
@@ -27,6 +30,9 @@ pub enum ServerError {
     /// The data directory could not be opened or recovered.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The TLS certificate, key, CA or CRL could not be loaded.
+    #[error("{0}")]
+    Tls(TlsError),
     /// Waiting for a shutdown signal failed.
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
@@ -36,6 +42,11 @@ pub enum ServerError {
 pub struct RunningBroker {
     mqtt_addr: Option<SocketAddr>,
     amqp_addr: Option<SocketAddr>,
+    mqtts_addr: Option<SocketAddr>,
+    amqps_addr: Option<SocketAddr>,
+    mqtt_ws_addr: Option<SocketAddr>,
+    mqtt_wss_addr: Option<SocketAddr>,
+    tls: Option<Arc<TlsAcceptor>>,
     core: Arc<Core>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -45,66 +56,77 @@ impl RunningBroker {
     /// Binds the configured listeners and starts serving. Logs one line per listener with the
     /// address actually bound (so port 0 reports the real port).
     pub async fn start(config: Config) -> Result<RunningBroker, ServerError> {
-        let core = Core::new(&config)?;
+        Self::start_with_auth(config, Arc::new(DefaultPolicy)).await
+    }
+
+    /// `start` with another login policy than the built-in one.
+    pub async fn start_with_auth(
+        config: Config,
+        auth: Arc<dyn Authenticator>,
+    ) -> Result<RunningBroker, ServerError> {
+        let core = Core::with_auth(&config, auth)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut mqtt_addr = None;
         let mqtt = crate::mqtt::Mqtt::new(Arc::clone(&core));
-        if let Listen::Addr(addr) = config.mqtt_listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    protocol: "MQTT",
-                    addr,
-                    source,
-                })?;
+        let amqp = crate::amqp::Amqp::new(Arc::clone(&core));
+        let wants_tls = [
+            config.mqtts_listen,
+            config.amqps_listen,
+            config.mqtt_wss_listen,
+        ]
+        .iter()
+        .any(|l| *l != Listen::Off);
+        // Loaded once before any listener binds, so a bad certificate stops start-up.
+        let tls = if wants_tls {
+            Some(TlsAcceptor::load(&config.tls).map_err(ServerError::Tls)?)
+        } else {
+            None
+        };
+        let ws = |tls: Option<Arc<TlsAcceptor>>| mqtt_ws_serve(&mqtt, tls, &config);
+        let plans: [(&'static str, Listen, Serve); 6] = [
+            ("MQTT", config.mqtt_listen, mqtt_serve(&mqtt, None)),
+            ("AMQP", config.amqp_listen, amqp_serve(&amqp, None)),
+            ("MQTTS", config.mqtts_listen, mqtt_serve(&mqtt, tls.clone())),
+            ("AMQPS", config.amqps_listen, amqp_serve(&amqp, tls.clone())),
+            ("MQTT-WS", config.mqtt_ws_listen, ws(None)),
+            ("MQTT-WSS", config.mqtt_wss_listen, ws(tls.clone())),
+        ];
+        let mut bound_addrs = [None; 6];
+        for (slot, (protocol, at, serve)) in bound_addrs.iter_mut().zip(plans) {
+            let Listen::Addr(addr) = at else {
+                continue;
+            };
+            let listener = bind(protocol, addr).await?;
             let bound = listener.local_addr().map_err(|source| ServerError::Bind {
-                protocol: "MQTT",
+                protocol,
                 addr,
                 source,
             })?;
-            tracing::info!(protocol = "mqtt", address = %bound, "listening for MQTT on {bound}");
-            mqtt_addr = Some(bound);
-            let serve: Serve = {
-                let mqtt = Arc::clone(&mqtt);
-                Arc::new(move |stream, peer, shutdown| {
-                    Box::pin(crate::mqtt::serve(
-                        stream,
-                        peer,
-                        Arc::clone(&mqtt),
-                        shutdown,
-                    ))
-                })
-            };
+            tracing::info!(protocol, address = %bound, "listening for {protocol} on {bound}");
+            *slot = Some(bound);
             tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
         }
-        let mut amqp_addr = None;
-        if let Listen::Addr(addr) = config.amqp_listen {
-            let listener = bind("AMQP", addr).await?;
-            let bound = listener.local_addr().map_err(|source| ServerError::Bind {
-                protocol: "AMQP",
-                addr,
-                source,
-            })?;
-            tracing::info!(protocol = "amqp", address = %bound, "listening for AMQP on {bound}");
-            amqp_addr = Some(bound);
-            let serve: Serve = {
-                let amqp = crate::amqp::Amqp::new(Arc::clone(&core));
-                Arc::new(move |stream, peer, shutdown| {
-                    Box::pin(crate::amqp::serve(
-                        stream,
-                        peer,
-                        Arc::clone(&amqp),
-                        shutdown,
-                    ))
-                })
-            };
-            tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
+        if let Some(tls) = &tls {
+            let every = config.tls.watch_interval_secs;
+            if every > 0 {
+                tasks.spawn(crate::transport::reload::watch_files(
+                    Arc::clone(tls),
+                    std::time::Duration::from_secs(every),
+                    shutdown_rx.clone(),
+                ));
+            }
         }
         tasks.spawn(crate::mqtt::sys::run(mqtt, shutdown_rx.clone()));
+        let [mqtt_addr, amqp_addr, mqtts_addr, amqps_addr, mqtt_ws_addr, mqtt_wss_addr] =
+            bound_addrs;
         Ok(RunningBroker {
             mqtt_addr,
             amqp_addr,
+            mqtts_addr,
+            amqps_addr,
+            mqtt_ws_addr,
+            mqtt_wss_addr,
+            tls,
             core,
             shutdown,
             tasks,
@@ -119,6 +141,36 @@ impl RunningBroker {
     /// The bound AMQP address, if the AMQP listener is on.
     pub fn amqp_addr(&self) -> Option<SocketAddr> {
         self.amqp_addr
+    }
+
+    /// The bound MQTT-over-TLS address, if that listener is on.
+    pub fn mqtts_addr(&self) -> Option<SocketAddr> {
+        self.mqtts_addr
+    }
+
+    /// The bound AMQP-over-TLS address, if that listener is on.
+    pub fn amqps_addr(&self) -> Option<SocketAddr> {
+        self.amqps_addr
+    }
+
+    /// The bound MQTT-over-WebSocket address, if that listener is on.
+    pub fn mqtt_ws_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_ws_addr
+    }
+
+    /// The bound MQTT-over-secure-WebSocket address, if that listener is on.
+    pub fn mqtt_wss_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_wss_addr
+    }
+
+    /// Re-reads the TLS certificate, key, CA and CRL files (what SIGHUP does): new connections
+    /// get them, established ones stay up. A no-op without TLS listeners; on error the previous
+    /// certificates stay in use and the error is returned.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// The routing core (for tests and embedding).
@@ -138,6 +190,81 @@ impl RunningBroker {
     }
 }
 
+/// Serves MQTT on accepted sockets, behind a TLS handshake when `tls` is set.
+fn mqtt_serve(mqtt: &Arc<crate::mqtt::Mqtt>, tls: Option<Arc<TlsAcceptor>>) -> Serve {
+    let mqtt = Arc::clone(mqtt);
+    Arc::new(move |stream, peer, shutdown| {
+        let mqtt = Arc::clone(&mqtt);
+        let tls = tls.clone();
+        Box::pin(async move {
+            match tls {
+                None => crate::mqtt::serve(stream, peer, None, mqtt, shutdown).await,
+                Some(tls) => {
+                    if let Some((stream, info)) = tls.accept(stream, peer, "mqtt").await {
+                        crate::mqtt::serve(stream, peer, Some(info), mqtt, shutdown).await;
+                    }
+                }
+            }
+        })
+    })
+}
+
+/// Serves MQTT over WebSocket on accepted sockets (over TLS when `tls` is set): TLS handshake,
+/// then the WebSocket upgrade, both on the connection's task with timeouts.
+fn mqtt_ws_serve(
+    mqtt: &Arc<crate::mqtt::Mqtt>,
+    tls: Option<Arc<TlsAcceptor>>,
+    config: &Config,
+) -> Serve {
+    let mqtt = Arc::clone(mqtt);
+    let path: Arc<str> = config.mqtt_ws_path.as_str().into();
+    // Room for the largest accepted packet plus its fixed header.
+    let max_message = config.mqtt.max_packet_size.saturating_add(8);
+    let timeout = std::time::Duration::from_secs(config.mqtt.connect_timeout_secs);
+    Arc::new(move |stream, peer, shutdown| {
+        let mqtt = Arc::clone(&mqtt);
+        let tls = tls.clone();
+        let path = Arc::clone(&path);
+        Box::pin(async move {
+            use crate::transport::ws;
+            match tls {
+                None => {
+                    if let Some(s) = ws::accept(stream, peer, &path, max_message, timeout).await {
+                        crate::mqtt::serve(s, peer, None, mqtt, shutdown).await;
+                    }
+                }
+                Some(tls) => {
+                    let Some((stream, info)) = tls.accept(stream, peer, "mqtt-ws").await else {
+                        return;
+                    };
+                    if let Some(s) = ws::accept(stream, peer, &path, max_message, timeout).await {
+                        crate::mqtt::serve(s, peer, Some(info), mqtt, shutdown).await;
+                    }
+                }
+            }
+        })
+    })
+}
+
+/// Serves AMQP on accepted sockets, behind a TLS handshake when `tls` is set.
+fn amqp_serve(amqp: &Arc<crate::amqp::Amqp>, tls: Option<Arc<TlsAcceptor>>) -> Serve {
+    let amqp = Arc::clone(amqp);
+    Arc::new(move |stream, peer, shutdown| {
+        let amqp = Arc::clone(&amqp);
+        let tls = tls.clone();
+        Box::pin(async move {
+            match tls {
+                None => crate::amqp::serve(stream, peer, None, amqp, shutdown).await,
+                Some(tls) => {
+                    if let Some((stream, info)) = tls.accept(stream, peer, "amqp").await {
+                        crate::amqp::serve(stream, peer, Some(info), amqp, shutdown).await;
+                    }
+                }
+            }
+        })
+    })
+}
+
 async fn bind(protocol: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
@@ -152,21 +279,35 @@ async fn bind(protocol: &'static str, addr: SocketAddr) -> Result<TcpListener, S
 pub async fn run(config: Config) -> Result<(), ServerError> {
     // Handlers first: a signal that arrives right after the "listening" line must already
     // mean "shut down gracefully", not the default "die".
-    let signals = Signals::install()?;
+    let mut signals = Signals::install()?;
     let broker = RunningBroker::start(config).await?;
-    signals.wait().await;
+    while let Signal::Reload = signals.wait().await {
+        match &broker.tls {
+            Some(tls) => crate::transport::reload::reload_now(tls, "SIGHUP"),
+            None => tracing::info!("SIGHUP: no TLS listener, nothing to reload"),
+        }
+    }
     tracing::info!("shutting down");
     broker.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// SIGINT and SIGTERM, installed before the listeners start.
+/// SIGINT and SIGTERM (stop) and SIGHUP (reload TLS certificates), installed before the
+/// listeners start.
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks for.
+enum Signal {
+    Stop,
+    Reload,
 }
 
 impl Signals {
@@ -177,6 +318,7 @@ impl Signals {
             Ok(Signals {
                 term: signal(SignalKind::terminate()).map_err(ServerError::Signal)?,
                 int: signal(SignalKind::interrupt()).map_err(ServerError::Signal)?,
+                hup: signal(SignalKind::hangup()).map_err(ServerError::Signal)?,
             })
         }
         #[cfg(not(unix))]
@@ -185,17 +327,19 @@ impl Signals {
         }
     }
 
-    async fn wait(mut self) {
+    async fn wait(&mut self) -> Signal {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = self.term.recv() => {}
-                _ = self.int.recv() => {}
+                _ = self.term.recv() => Signal::Stop,
+                _ = self.int.recv() => Signal::Stop,
+                _ = self.hup.recv() => Signal::Reload,
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
         }
     }
 }

@@ -157,3 +157,51 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn tls_listener_without_certificate_or_with_a_bad_mode_is_a_clear_error() {
+    let data = tempdir("tls-missing");
+    let out = Command::new(BIN)
+        .args(["--mqtt-listen", "off", "--amqp-listen", "off"])
+        .args(["--mqtts-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("FERROMQ_TLS_CERT")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(all.contains("--tls-cert is not set"), "{all}");
+    let out = Command::new(BIN)
+        .args(["--tls-client-cert", "sometimes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("none, optional or required"), "{err}");
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn tls_listener_with_a_key_that_does_not_load_names_the_file() {
+    let data = tempdir("tls-badkey");
+    let key = data.join("broken.key");
+    std::fs::write(&key, "not a key").unwrap();
+    let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
+    let out = Command::new(BIN)
+        .args(["--mqtt-listen", "off", "--amqp-listen", "off"])
+        .args(["--amqps-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--tls-cert")
+        .arg(format!("{certs}/server.pem"))
+        .arg("--tls-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        all.contains("cannot load private key from") && all.contains("broken.key"),
+        "{all}"
+    );
+    std::fs::remove_dir_all(&data).ok();
+}

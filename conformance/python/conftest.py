@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,9 @@ from rawmqtt import RawClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_LISTENING = re.compile(r"listening for MQTT on 127\.0\.0\.1:(\d+)")
-_LISTENING_AMQP = re.compile(r"listening for AMQP on 127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"listening for (MQTTS?|AMQPS?|MQTT-WSS?) on 127\.0\.0\.1:(\d+)")
+_LISTEN_FLAGS = {"MQTT-WS": "--mqtt-ws-listen", "MQTT-WSS": "--mqtt-wss-listen"}
+CERTS = REPO_ROOT / "certs"
 
 
 def broker_binary():
@@ -31,10 +33,11 @@ def broker_binary():
 
 
 class Broker:
-    """One ferromq process. `port` is its MQTT port, `amqp_port` its AMQP port; `log()` its output
-    so far."""
+    """One ferromq process. `port` is its MQTT port, `amqp_port` its AMQP port, `mqtts_port` and
+    `amqps_port` its TLS ports (when started with `tls_args`); `log()` its output so far."""
 
-    def __init__(self, workdir, config=None, start_timeout=15.0):
+    def __init__(self, workdir, config=None, start_timeout=15.0, tls_args=None, log_level="info",
+                 listeners=()):
         binary = broker_binary()
         if not binary.exists():
             pytest.fail(f"broker binary {binary} not found: run `cargo build` or set FERROMQ_BIN")
@@ -45,8 +48,15 @@ class Broker:
             "--mqtt-listen", "127.0.0.1:0",
             "--amqp-listen", "127.0.0.1:0",
             "--data-dir", str(workdir / "data"),
-            "--log-level", "info",
+            "--log-level", log_level,
         ]
+        self._expected = {"MQTT", "AMQP"}
+        if tls_args is not None:
+            cmd += ["--mqtts-listen", "127.0.0.1:0", "--amqps-listen", "127.0.0.1:0", *tls_args]
+            self._expected |= {"MQTTS", "AMQPS"}
+        for name in listeners:
+            cmd += [_LISTEN_FLAGS[name], "127.0.0.1:0"]
+            self._expected.add(name)
         if self.config:
             path = workdir / "ferromq.toml"
             path.write_text("[mqtt]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in self.config.items()))
@@ -56,8 +66,7 @@ class Broker:
         self._lines = []
         self._lock = threading.Lock()
         self._port_found = threading.Event()
-        self.port = None
-        self.amqp_port = None
+        self.ports = {}
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             text=True, errors="replace", bufsize=1,
@@ -66,24 +75,54 @@ class Broker:
         self._reader.start()
         if not self._port_found.wait(start_timeout):
             self.stop()
-            pytest.fail(f"broker did not report its MQTT and AMQP ports within {start_timeout}s:\n{self.log()}")
+            pytest.fail(f"broker did not report its {sorted(self._expected)} ports within {start_timeout}s:\n{self.log()}")
 
     def _read(self):
         for line in self.proc.stdout:
             line = _ANSI.sub("", line)
             with self._lock:
                 self._lines.append(line)
-            if self.port is None:
-                m = _LISTENING.search(line)
-                if m:
-                    self.port = int(m.group(1))
-            if self.amqp_port is None:
-                m = _LISTENING_AMQP.search(line)
-                if m:
-                    self.amqp_port = int(m.group(1))
-            if self.port is not None and self.amqp_port is not None:
-                self._port_found.set()
+            m = _LISTENING.search(line)
+            if m:
+                self.ports[m.group(1)] = int(m.group(2))
+                if self._expected <= self.ports.keys():
+                    self._port_found.set()
         self._port_found.set()
+
+    @property
+    def port(self):
+        return self.ports.get("MQTT")
+
+    @property
+    def amqp_port(self):
+        return self.ports.get("AMQP")
+
+    @property
+    def mqtts_port(self):
+        return self.ports.get("MQTTS")
+
+    @property
+    def amqps_port(self):
+        return self.ports.get("AMQPS")
+
+    @property
+    def ws_port(self):
+        return self.ports.get("MQTT-WS")
+
+    @property
+    def wss_port(self):
+        return self.ports.get("MQTT-WSS")
+
+    def wait_log(self, pattern, timeout=5.0):
+        """Waits until a log line matches the regex `pattern`; returns the match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.log())
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line matching {pattern!r} within {timeout}s:\n{self.log()}")
+            time.sleep(0.02)
 
     def log(self):
         with self._lock:
@@ -113,11 +152,33 @@ def _toml(value):
 @pytest.fixture
 def make_broker(request, tmp_path):
     """Factory: `make_broker(sys_interval_secs=1, ...)` starts a broker with those `[mqtt]` keys."""
-    brokers = []
-    request.node._ferromq_brokers = brokers
+    brokers = request.node.__dict__.setdefault("_ferromq_brokers", [])
 
-    def start(**config):
-        b = Broker(tmp_path / f"broker{len(brokers)}", config)
+    def start(listeners=(), **config):
+        b = Broker(tmp_path / f"broker{len(brokers)}", config, listeners=listeners)
+        brokers.append(b)
+        return b
+
+    yield start
+    for b in brokers:
+        b.stop()
+
+
+@pytest.fixture
+def make_tls_broker(request, tmp_path):
+    """Factory: `make_tls_broker(client_cert="required", certs=dir, extra=[...])` starts a broker
+    with MQTTS and AMQPS on 127.0.0.1:0 serving `certs/server.pem` (default: the committed
+    development certificates), trusting `ca.pem` and `crl.pem` for client certificates."""
+    brokers = request.node.__dict__.setdefault("_ferromq_brokers", [])
+
+    def start(client_cert="none", certs=CERTS, extra=(), log_level="info", listeners=(), **config):
+        args = [
+            "--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key"),
+            "--tls-ca", str(certs / "ca.pem"), "--tls-crl", str(certs / "crl.pem"),
+            "--tls-client-cert", client_cert, *extra,
+        ]
+        b = Broker(tmp_path / f"tlsbroker{len(brokers)}", config, tls_args=args, log_level=log_level,
+                   listeners=listeners)
         brokers.append(b)
         return b
 

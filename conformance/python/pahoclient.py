@@ -71,9 +71,11 @@ class Connack:
 
 class Client:
     def __init__(self, port, client_id="", version=V311, clean=True, keepalive=30, will=None,
-                 properties=None, manual_ack=False, username=None, password=None):
+                 properties=None, manual_ack=False, username=None, password=None, tls=None,
+                 transport="tcp", ws_path="/mqtt"):
         """`will` = dict(topic=, payload=, qos=, retain=, properties=); `properties` = CONNECT
-        properties as a dict of paho property names (v5 only)."""
+        properties as a dict of paho property names (v5 only); `tls` = an ssl.SSLContext to
+        connect with TLS; `transport="websockets"` speaks MQTT over WebSocket on `ws_path`."""
         self.port = port
         self.version = version
         self.clean = clean
@@ -84,8 +86,12 @@ class Client:
             kwargs["clean_session"] = clean
         self.c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version,
-            reconnect_on_failure=False, **kwargs,
+            reconnect_on_failure=False, transport=transport, **kwargs,
         )
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        if tls is not None:
+            self.c.tls_set_context(tls)
         if manual_ack:
             self.c.manual_ack_set(True)
         if username is not None:
@@ -269,6 +275,8 @@ class Client:
     def drop(self, timeout=TIMEOUT):
         """Closes the TCP connection without DISCONNECT (an abnormal end: the will is due)."""
         sock = self.c.socket()
+        # Over WebSocket paho hands out a wrapper; shut the socket under it.
+        sock = getattr(sock, "_socket", sock)
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -285,6 +293,8 @@ class Client:
     def close(self):
         """Teardown: end the network thread and the socket however things stand."""
         sock = self.c.socket()
+        # Over WebSocket paho hands out a wrapper; shut the socket under it.
+        sock = getattr(sock, "_socket", sock)
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)

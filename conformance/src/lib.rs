@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 
 pub mod amqp;
 pub mod process;
+pub mod rawamqp;
+pub mod tls;
 pub mod v4;
 pub mod v5;
 

@@ -88,6 +88,7 @@ async fn await_verdicts(
 pub async fn run<S>(
     stream: S,
     peer: SocketAddr,
+    tls: Option<crate::transport::TlsInfo>,
     adapter: Arc<super::Amqp>,
     id: ConnectionId,
     mut shutdown: watch::Receiver<bool>,
@@ -98,7 +99,7 @@ pub async fn run<S>(
     let mut io = Framed::new(stream);
     let timeout = Duration::from_secs(core.config.mqtt.connect_timeout_secs);
     let tuned = tokio::select! {
-        r = tokio::time::timeout(timeout, handshake::run(&mut io, &core, peer)) => r,
+        r = tokio::time::timeout(timeout, handshake::run(&mut io, &core, peer, tls.as_ref())) => r,
         _ = shutdown.changed() => return,
     };
     let tuned = match tuned {

@@ -1,5 +1,5 @@
 //! Connection start-up (AMQP 0-9-1 section 2.2.4): protocol header, connection.start /
-//! start-ok with SASL PLAIN or AMQPLAIN, tune / tune-ok, open / open-ok. Produces the
+//! start-ok with SASL PLAIN, AMQPLAIN or (with a verified TLS client certificate) EXTERNAL, tune / tune-ok, open / open-ok. Produces the
 //! negotiated limits; refuses wrong headers, bad logins and unknown vhosts as RabbitMQ does.
 
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use super::reply_code::AmqpError;
 use crate::auth::{Credentials, Decision};
 use crate::broker::Core;
 use crate::connection::Framed;
+use crate::transport::TlsInfo;
 
 /// Largest frame the broker accepts and offers (RabbitMQ's default `frame_max`).
 pub const FRAME_MAX: u32 = 131_072;
@@ -43,7 +44,9 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut Framed<S>,
     core: &Core,
     peer: SocketAddr,
+    tls: Option<&TlsInfo>,
 ) -> Result<Option<Negotiated>, AmqpError> {
+    let tls_identity = tls.and_then(|t| t.identity.as_deref());
     // Protocol header [AMQP 0-9-1 4.2.2]: a wrong one gets ours back and the socket closed.
     loop {
         match check_protocol_header(&io.rbuf) {
@@ -64,7 +67,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
-    send(io, Method::ConnectionStart(start_method()))?;
+    send(
+        io,
+        Method::ConnectionStart(start_method(tls_identity.is_some())),
+    )?;
     io.flush().await?;
 
     let Some(Method::ConnectionStartOk(start_ok)) = next_method(io).await? else {
@@ -82,17 +88,29 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         .and_then(FieldValue::as_bytes)
         .map(|b| String::from_utf8_lossy(b).into_owned());
     let mechanism = String::from_utf8_lossy(start_ok.mechanism.as_bytes()).into_owned();
-    let Some((user, password)) = parse_login(&mechanism, &start_ok.response) else {
-        let text =
-            format!("unsupported authentication mechanism '{mechanism}' or malformed response");
+    let login = if mechanism == "EXTERNAL" {
+        // SASL EXTERNAL (RFC 4422 appendix A), as RabbitMQ's rabbitmq_auth_mechanism_ssl: the
+        // verified client certificate names the user; the response (an authorization
+        // identity) is ignored. Offered only when there is such a certificate.
+        tls_identity.map(|id| (id.to_string(), None))
+    } else {
+        parse_login(&mechanism, &start_ok.response).map(|(u, p)| (u, Some(p)))
+    };
+    let Some((user, password)) = login else {
+        let text = if mechanism == "EXTERNAL" {
+            "EXTERNAL authentication needs a verified TLS client certificate".to_string()
+        } else {
+            format!("unsupported authentication mechanism '{mechanism}' or malformed response")
+        };
         return refuse(io, peer, &capabilities, &text).await;
     };
     let decision = core.auth.authenticate(&Credentials {
         protocol: "amqp",
         client_id: "",
         username: Some(&user),
-        password: Some(password.as_ref()),
+        password: password.as_deref(),
         peer,
+        tls_identity,
     });
     if decision
         != (Decision::Allow {
@@ -223,7 +241,9 @@ fn parse_login(mechanism: &str, response: &Bytes) -> Option<(String, Bytes)> {
     }
 }
 
-fn start_method() -> ConnectionStart {
+/// connection.start; `external` adds SASL EXTERNAL to the mechanisms (a TLS connection with a
+/// verified client certificate).
+fn start_method(external: bool) -> ConnectionStart {
     let mut capabilities = FieldTable::default();
     for cap in [
         "publisher_confirms",
@@ -259,7 +279,11 @@ fn start_method() -> ConnectionStart {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        mechanisms: if external {
+            Bytes::from_static(b"PLAIN AMQPLAIN EXTERNAL")
+        } else {
+            Bytes::from_static(b"PLAIN AMQPLAIN")
+        },
         locales: Bytes::from_static(b"en_US"),
     }
 }

@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::broker::{ConnectionId, Core};
+use crate::transport::TlsInfo;
 
 /// Connection ids for exclusive-queue ownership; distinct from MQTT's, shared per process.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
@@ -48,11 +49,17 @@ impl Amqp {
     }
 }
 
-/// Serves one AMQP connection until it closes or the broker shuts down.
-pub async fn serve<S>(stream: S, peer: SocketAddr, amqp: Arc<Amqp>, shutdown: watch::Receiver<bool>)
-where
+/// Serves one AMQP connection until it closes or the broker shuts down; `tls` is set on the
+/// AMQPS listener.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: Option<TlsInfo>,
+    amqp: Arc<Amqp>,
+    shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
-    conn::run(stream, peer, amqp, id, shutdown).await
+    conn::run(stream, peer, tls, amqp, id, shutdown).await
 }

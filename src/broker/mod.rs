@@ -49,6 +49,14 @@ impl Core {
     /// with what the store under `data_dir` recovered: durable exchanges, queues (with their
     /// unsettled messages) and bindings.
     pub fn new(config: &Config) -> Result<Arc<Core>, StoreError> {
+        Core::with_auth(config, Arc::new(DefaultPolicy))
+    }
+
+    /// `new` with another login policy than the built-in one.
+    pub fn with_auth(
+        config: &Config,
+        auth: Arc<dyn Authenticator>,
+    ) -> Result<Arc<Core>, StoreError> {
         let opened = crate::store::open(&config.data_dir, &config.store)?;
         let vhost = vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&opened.messages));
         if let Some((definitions, set)) = opened.definitions {
@@ -60,7 +68,7 @@ impl Core {
             config: Arc::new(config.clone()),
             vhost,
             metrics: Metrics::default(),
-            auth: Arc::new(DefaultPolicy),
+            auth,
             store: Arc::new(MemoryStore::default()),
             started: Instant::now(),
         }))

@@ -71,6 +71,7 @@ pub enum Exit {
 pub async fn run<S>(
     stream: S,
     peer: SocketAddr,
+    tls: Option<crate::transport::TlsInfo>,
     mqtt: Arc<Mqtt>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -96,7 +97,8 @@ pub async fn run<S>(
         Ok(Ok(None)) => return,
         Ok(Ok(Some(connect))) => connect,
     };
-    let Some(mut conn) = super::connect::accept(connect, &mut io, peer, &mqtt).await else {
+    let Some(mut conn) = super::connect::accept(connect, &mut io, peer, tls.as_ref(), &mqtt).await
+    else {
         io.close().await;
         return;
     };

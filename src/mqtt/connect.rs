@@ -16,6 +16,7 @@ use super::session::Session;
 use super::{alias, session_queue, subscribe, Mqtt};
 use crate::auth::{Credentials, Decision};
 use crate::connection::Framed;
+use crate::transport::TlsInfo;
 
 /// MQTT 3.1 limits client identifiers to 23 characters (3.1 spec, CONNECT payload).
 const V31_MAX_CLIENT_ID: usize = 23;
@@ -29,6 +30,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     connect: Connect,
     io: &mut Framed<S>,
     peer: SocketAddr,
+    tls: Option<&TlsInfo>,
     mqtt: &Arc<Mqtt>,
 ) -> Option<Conn> {
     let version = connect.protocol;
@@ -97,15 +99,34 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         connect.client_id.as_str().into()
     };
 
+    let tls_identity = tls.and_then(|t| t.identity.as_deref());
+    let (username, password) = if tls.is_some() && mqtt.core.config.tls.mqtt_identity_as_username {
+        // Mosquitto's use_identity_as_username: the certificate names the user, the CONNECT
+        // user name and password are ignored, and no certificate means no user.
+        match tls_identity {
+            Some(id) => (Some(id), None),
+            None => {
+                refuse(
+                    io,
+                    ReasonCode::NOT_AUTHORIZED,
+                    "a client certificate is required: its identity is the user name",
+                );
+                return None;
+            }
+        }
+    } else {
+        (connect.username.as_deref(), connect.password.as_deref())
+    };
     let decision = mqtt.core.auth.authenticate(&Credentials {
         protocol: "mqtt",
         client_id: &client_id,
-        username: connect.username.as_deref(),
-        password: connect.password.as_deref(),
+        username,
+        password,
         peer,
+        tls_identity,
     });
-    match decision {
-        Decision::Allow { .. } => {}
+    let user = match decision {
+        Decision::Allow { user } => user,
         Decision::BadCredentials => {
             refuse(
                 io,
@@ -118,7 +139,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             refuse(io, ReasonCode::NOT_AUTHORIZED, "not authorized");
             return None;
         }
-    }
+    };
 
     if !version.is_v5() && connect.keep_alive > cfg.max_keepalive_secs {
         // A v3 client cannot be told to use a shorter keep alive (v5 gets Server Keep Alive),
@@ -180,7 +201,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         properties,
     });
     let _ = ferromq_mqtt::encode(&connack, version, &mut io.wbuf);
-    tracing::debug!(%peer, %client_id, ?version, session_present, keep_alive, "client connected");
+    tracing::debug!(%peer, %client_id, ?user, ?version, session_present, keep_alive, "client connected");
 
     let client_receive_max = if version.is_v5() {
         connect

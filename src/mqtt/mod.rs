@@ -29,6 +29,7 @@ use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
 use crate::broker::Core;
+use crate::transport::TlsInfo;
 use session::Session;
 use shared::SharedGroup;
 
@@ -80,10 +81,16 @@ impl Mqtt {
     }
 }
 
-/// Serves one MQTT connection until it closes or the broker shuts down.
-pub async fn serve<S>(stream: S, peer: SocketAddr, mqtt: Arc<Mqtt>, shutdown: watch::Receiver<bool>)
-where
+/// Serves one MQTT connection until it closes or the broker shuts down; `tls` is set on the
+/// MQTTS listener.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: Option<TlsInfo>,
+    mqtt: Arc<Mqtt>,
+    shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    conn::run(stream, peer, mqtt, shutdown).await
+    conn::run(stream, peer, tls, mqtt, shutdown).await
 }
