@@ -51,6 +51,12 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// AMQP protocol settings, table `[amqp]`.
     pub amqp: AmqpConfig,
+    /// Login settings, table `[auth]`.
+    pub auth: crate::auth::settings::AuthConfig,
+    /// Users declared here (`[[users]]`), besides those in `<data_dir>/auth.toml`.
+    pub users: Vec<crate::auth::settings::UserConfig>,
+    /// Permissions declared here (`[[permissions]]`).
+    pub permissions: Vec<crate::auth::settings::PermissionConfig>,
 }
 
 /// AMQP settings (`[amqp]` in the config file).
@@ -94,6 +100,12 @@ pub struct MqttConfig {
     pub sys_interval_secs: u64,
     /// The exchange MQTT publishes route through (RabbitMQ's `mqtt.exchange`).
     pub exchange: String,
+    /// Clients without a user name may connect (Mosquitto's `allow_anonymous`).
+    pub allow_anonymous: bool,
+    /// Topic ACLs in Mosquitto's `acl_file` syntax; none = every topic allowed.
+    pub acl_file: Option<PathBuf>,
+    /// The vhost of clients whose user name has no `vhost:` prefix (RabbitMQ's `mqtt.vhost`).
+    pub vhost: String,
 }
 
 impl Default for Config {
@@ -105,6 +117,9 @@ impl Default for Config {
             log_level: "info".to_string(),
             mqtt: MqttConfig::default(),
             amqp: AmqpConfig::default(),
+            auth: Default::default(),
+            users: Vec::new(),
+            permissions: Vec::new(),
         }
     }
 }
@@ -121,6 +136,9 @@ impl Default for MqttConfig {
             max_keepalive_secs: 65_535,
             sys_interval_secs: 10,
             exchange: "amq.topic".to_string(),
+            allow_anonymous: true,
+            acl_file: None,
+            vhost: "/".to_string(),
         }
     }
 }

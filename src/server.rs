@@ -145,12 +145,44 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // Handlers first: a signal that arrives right after the "listening" line must already
     // mean "shut down gracefully", not the default "die".
     let signals = Signals::install()?;
+    let hangup = hangup_stream()?;
     let broker = RunningBroker::start(config).await?;
+    reload_on_hangup(hangup, Arc::clone(broker.core()));
     signals.wait().await;
     tracing::info!("shutting down");
     broker.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP, installed with the other handlers so an early one does not kill the broker.
+#[cfg(unix)]
+type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup_stream() -> Result<Hangup, ServerError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        signal(SignalKind::hangup()).map_err(ServerError::Signal)
+    }
+    #[cfg(not(unix))]
+    Ok(())
+}
+
+/// Each SIGHUP re-reads the access file and the MQTT ACL file (Mosquitto reloads its files
+/// on SIGHUP too); the access file is also re-read at a login after it changed.
+#[cfg_attr(not(unix), allow(unused_variables))]
+fn reload_on_hangup(hangup: Hangup, core: Arc<Core>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let mut hangup = hangup;
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading users, permissions and ACLs");
+            core.auth.reload();
+        }
+    });
 }
 
 /// SIGINT and SIGTERM, installed before the listeners start.

@@ -56,6 +56,8 @@ pub struct Connection {
     pub verdicts: Vec<(ChannelId, u64, Verdict)>,
     /// Delivery acknowledgement timeout (RabbitMQ `consumer_timeout`).
     pub consumer_timeout: Duration,
+    /// The user's permission on the vhost, cached (`access.rs`).
+    pub grant: super::access::Grant,
 }
 
 /// Serves one AMQP socket from the protocol header to close.
@@ -113,6 +115,7 @@ pub async fn run<S>(
         mailbox,
         pending: Vec::new(),
         verdicts: Vec::new(),
+        grant: Default::default(),
     };
     let result = conn.serve(&mut io, &mut deliveries, &mut shutdown).await;
     conn.cleanup().await;
@@ -386,6 +389,7 @@ impl Connection {
         wbuf: &mut bytes::BytesMut,
     ) -> Result<(), AmqpError> {
         let mid = method.id();
+        self.authorize(id, &method)?;
         match method {
             Method::ChannelClose(_) => {
                 self.release_channel(id).await;

@@ -13,7 +13,7 @@ use ferromq_amqp::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::reply_code::AmqpError;
-use crate::auth::{Credentials, Decision};
+use crate::auth::{Credentials, Decision, VhostAccess};
 use crate::broker::Core;
 use crate::connection::Framed;
 
@@ -34,6 +34,8 @@ pub struct Negotiated {
     pub heartbeat: u16,
     /// The authenticated user.
     pub user: String,
+    /// The vhost opened.
+    pub vhost: String,
     /// The client's `connection_name` (for logs).
     pub client_name: Option<String>,
 }
@@ -87,23 +89,22 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             format!("unsupported authentication mechanism '{mechanism}' or malformed response");
         return refuse(io, peer, &capabilities, &text).await;
     };
-    let decision = core.auth.authenticate(&Credentials {
-        protocol: "amqp",
-        client_id: "",
-        username: Some(&user),
-        password: Some(password.as_ref()),
-        peer,
-    });
-    if decision
-        != (Decision::Allow {
-            user: Some(user.clone()),
+    let decision = core
+        .auth
+        .login(&Credentials {
+            protocol: "amqp",
+            client_id: "",
+            username: Some(&user),
+            password: Some(password.as_ref()),
+            peer,
         })
-    {
+        .await;
+    let Decision::Allow { user: Some(user) } = decision else {
         let text = format!(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
         );
         return refuse(io, peer, &capabilities, &text).await;
-    }
+    };
 
     send(
         io,
@@ -143,10 +144,22 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(unexpected("connection.open"));
     };
     let vhost = String::from_utf8_lossy(open.virtual_host.as_bytes()).into_owned();
-    if vhost != core.vhost.name {
+    // RabbitMQ's vhost access check: the vhost must exist and the user needs permissions
+    // there; both refusals are 530 connection errors.
+    let refused = match core.auth.vhost_access(Some(&user), &vhost) {
+        VhostAccess::Allowed(_) if vhost == core.vhost.name => None,
+        VhostAccess::Allowed(_) | VhostAccess::NoSuchVhost => {
+            Some(format!("vhost '{vhost}' not found"))
+        }
+        VhostAccess::Refused => Some(format!(
+            "access to vhost '{vhost}' refused for user '{user}'"
+        )),
+    };
+    if let Some(text) = refused {
+        tracing::warn!(%peer, %user, "AMQP: {text}");
         return Err(AmqpError::connection(
             reply_code::NOT_ALLOWED,
-            format!("vhost '{vhost}' not found"),
+            text,
             Some(open_id()),
         ));
     }
@@ -156,6 +169,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         channel_max,
         heartbeat: tune.heartbeat,
         user,
+        vhost,
         client_name,
     }))
 }

@@ -5,6 +5,7 @@
 //! RabbitMQ extensions: `reply_to.rs` (direct reply-to), `ack_timeout.rs` (delivery
 //! acknowledgement timeout).
 
+mod access;
 mod ack_timeout;
 mod basic;
 mod channel;

@@ -16,7 +16,7 @@ pub mod vhost;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::auth::{Authenticator, DefaultPolicy};
+use crate::auth::AccessControl;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{MemoryStore, MessageStore};
@@ -34,8 +34,8 @@ pub struct Core {
     pub vhost: Arc<vhost::Vhost>,
     /// Broker-wide counters.
     pub metrics: Metrics,
-    /// The login hook.
-    pub auth: Arc<dyn Authenticator>,
+    /// Logins, vhost permissions and MQTT ACLs.
+    pub auth: Arc<AccessControl>,
     /// Where persistent messages go.
     pub store: Arc<dyn MessageStore>,
     /// When the broker started (for `$SYS/broker/uptime`).
@@ -50,7 +50,7 @@ impl Core {
             config: Arc::new(config.clone()),
             vhost: vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&store)),
             metrics: Metrics::default(),
-            auth: Arc::new(DefaultPolicy),
+            auth: Arc::new(AccessControl::new(config)),
             store,
             started: Instant::now(),
         })

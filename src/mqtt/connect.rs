@@ -11,10 +11,11 @@ use ferromq_mqtt::{ConnAck, Connect, Packet, Properties, ProtocolVersion, Reason
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
+use super::access::ClientAccess;
 use super::conn::Conn;
 use super::session::Session;
 use super::{alias, session_queue, subscribe, Mqtt};
-use crate::auth::{Credentials, Decision};
+use crate::auth::{Credentials, Decision, VhostAccess};
 use crate::connection::Framed;
 
 /// MQTT 3.1 limits client identifiers to 23 characters (3.1 spec, CONNECT payload).
@@ -97,15 +98,27 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         connect.client_id.as_str().into()
     };
 
-    let decision = mqtt.core.auth.authenticate(&Credentials {
-        protocol: "mqtt",
-        client_id: &client_id,
-        username: connect.username.as_deref(),
-        password: connect.password.as_deref(),
-        peer,
-    });
-    match decision {
-        Decision::Allow { .. } => {}
+    // RabbitMQ's `vhost:username` convention selects the vhost; otherwise `[mqtt] vhost`.
+    let (vhost, username) = match connect.username.as_deref() {
+        Some(name) => match name.split_once(':') {
+            Some((vhost, user)) => (vhost, Some(user)),
+            None => (cfg.vhost.as_str(), Some(name)),
+        },
+        None => (cfg.vhost.as_str(), None),
+    };
+    let decision = mqtt
+        .core
+        .auth
+        .login(&Credentials {
+            protocol: "mqtt",
+            client_id: &client_id,
+            username,
+            password: connect.password.as_deref(),
+            peer,
+        })
+        .await;
+    let user = match decision {
+        Decision::Allow { user } => user,
         Decision::BadCredentials => {
             refuse(
                 io,
@@ -116,6 +129,31 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Decision::NotAuthorized => {
             refuse(io, ReasonCode::NOT_AUTHORIZED, "not authorized");
+            return None;
+        }
+    };
+    // Until the core holds more than one vhost, only its vhost can be selected.
+    let permission = match mqtt.core.auth.vhost_access(user.as_deref(), vhost) {
+        VhostAccess::Allowed(p) if vhost == mqtt.core.vhost.name => p,
+        VhostAccess::Allowed(_) | VhostAccess::NoSuchVhost => {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "no such vhost");
+            return None;
+        }
+        VhostAccess::Refused => {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "access to vhost refused");
+            return None;
+        }
+    };
+    let access = ClientAccess::new(
+        user.as_deref(),
+        permission.as_deref(),
+        mqtt.core.auth.client_acl(user.as_deref(), &client_id),
+        &mqtt.core.vhost.mqtt_exchange().name,
+    );
+    if let Some(will) = &connect.will {
+        // As Mosquitto: a will the client could not publish itself refuses the connection.
+        if !access.may_publish(&will.topic) {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "will topic not authorized");
             return None;
         }
     }
@@ -206,6 +244,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         kick,
         ready: Vec::new(),
         backpressure: Vec::new(),
+        access,
     };
     if session_present {
         super::deliver::resend_inflight(&mut conn, &mut io.wbuf);

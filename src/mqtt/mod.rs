@@ -2,6 +2,7 @@
 //! CONNECT) and translates packets into calls on the protocol-neutral core. One handler file
 //! per packet kind; `conn.rs` owns the connection loop; `session.rs` the session state.
 
+mod access;
 mod ack;
 mod alias;
 mod conn;

@@ -1,0 +1,356 @@
+//! The broker's access control at run time: who may log in (users from the access file and
+//! the config file, the built-in `guest`), which vhosts exist, each user's permissions there,
+//! and the MQTT ACL file. Owns the in-memory snapshot and its refresh: the access file is
+//! re-read when its identity (inode, size, mtime) changes, checked at every login, and both
+//! files on `reload` (SIGHUP), so `ferromq user ...` takes effect without a restart.
+//!
+//! Reads on the publish path are one atomic load (`generation`) for connections that cache
+//! their permission; the snapshot is swapped under a short lock, never held across `.await`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::acl::{AclFile, ClientAcl};
+use super::file::{self, AuthFile};
+use super::password;
+use super::permissions::Permission;
+use super::settings::AuthConfig;
+use super::{Authenticator, Credentials, Decision, GUEST};
+use crate::config::Config;
+
+/// A user's secret as held in memory.
+#[derive(Debug, Clone)]
+enum Secret {
+    /// PHC argon2id hash.
+    Hash(String),
+    /// Clear text from the config file (or the built-in guest).
+    Plain(String),
+}
+
+/// One consistent view of users, vhosts and permissions.
+#[derive(Debug, Default)]
+struct Snapshot {
+    users: HashMap<String, Secret>,
+    vhosts: HashSet<String>,
+    /// vhost -> user -> permission.
+    permissions: HashMap<String, HashMap<String, Arc<Permission>>>,
+}
+
+/// Whether a client may use a vhost.
+#[derive(Debug, Clone)]
+pub enum VhostAccess {
+    /// Yes, with these permissions (`None`: an anonymous MQTT client, bound by ACLs only).
+    Allowed(Option<Arc<Permission>>),
+    /// The vhost does not exist.
+    NoSuchVhost,
+    /// The user has no permissions there.
+    Refused,
+}
+
+/// Identity of the access file as last read: a rename gives a new inode, so an atomic
+/// rewrite is seen even within one mtime tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    inode: u64,
+    len: u64,
+    mtime: Option<std::time::SystemTime>,
+}
+
+/// Users, vhosts, permissions and ACLs of one broker.
+pub struct AccessControl {
+    settings: AuthConfig,
+    allow_anonymous: bool,
+    file: PathBuf,
+    config_users: Vec<(String, Secret)>,
+    config_permissions: Vec<(String, String, Arc<Permission>)>,
+    acl_path: Option<PathBuf>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    stamp: Mutex<Option<Stamp>>,
+    acl: RwLock<Option<Arc<AclFile>>>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for AccessControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessControl")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessControl {
+    /// Builds access control from the configuration and reads the access file and ACL file.
+    /// Invalid entries in the config file are logged and skipped (the broker still starts;
+    /// an unreadable ACL file refuses every MQTT topic rather than allowing all).
+    pub fn new(config: &Config) -> AccessControl {
+        let mut config_users = Vec::new();
+        for u in &config.users {
+            let secret = match (&u.password_hash, &u.password) {
+                (Some(h), _) => match password::validate(h) {
+                    Ok(()) => Secret::Hash(h.clone()),
+                    Err(e) => {
+                        tracing::error!(user = %u.name, "config: skipping user: {e}");
+                        continue;
+                    }
+                },
+                (None, Some(p)) => Secret::Plain(p.clone()),
+                (None, None) => {
+                    tracing::error!(user = %u.name, "config: skipping user without password or password_hash");
+                    continue;
+                }
+            };
+            config_users.push((u.name.clone(), secret));
+        }
+        let mut config_permissions = Vec::new();
+        for p in &config.permissions {
+            match Permission::new(&p.configure, &p.write, &p.read) {
+                Ok(perm) => {
+                    config_permissions.push((p.user.clone(), p.vhost.clone(), Arc::new(perm)))
+                }
+                Err(e) => {
+                    tracing::error!(user = %p.user, vhost = %p.vhost, "config: skipping permissions: {e}")
+                }
+            }
+        }
+        let control = AccessControl {
+            settings: config.auth.clone(),
+            allow_anonymous: config.mqtt.allow_anonymous,
+            file: file::path(&config.data_dir),
+            config_users,
+            config_permissions,
+            acl_path: config.mqtt.acl_file.clone(),
+            snapshot: RwLock::default(),
+            stamp: Mutex::new(None),
+            acl: RwLock::new(None),
+            generation: AtomicU64::new(0),
+        };
+        control.reload();
+        control
+    }
+
+    /// Re-reads the access file and the ACL file (SIGHUP).
+    pub fn reload(&self) {
+        self.load_file(true);
+        if let Some(path) = &self.acl_path {
+            let acl = match std::fs::read_to_string(path) {
+                Ok(text) => match AclFile::parse(&text) {
+                    Ok(acl) => acl,
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), "ACL file refused, denying all MQTT topics: {e}");
+                        AclFile::default()
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(path = %path.display(), "cannot read ACL file, denying all MQTT topics: {e}");
+                    AclFile::default()
+                }
+            };
+            *self.acl.write() = Some(Arc::new(acl));
+        }
+    }
+
+    /// Re-reads the access file if it changed since it was last read (cheap: one `stat`).
+    pub fn refresh(&self) {
+        self.load_file(false);
+    }
+
+    fn load_file(&self, force: bool) {
+        let mut stamp = self.stamp.lock();
+        let now = stamp_of(&self.file);
+        if !force && now == *stamp && self.generation.load(Ordering::Acquire) > 0 {
+            return;
+        }
+        let from_file = match AuthFile::read(&self.file) {
+            Ok(f) => f,
+            Err(e) => {
+                // Keep serving with what we had: a half-edited file must not lock everyone out.
+                tracing::error!("access file not reloaded: {e}");
+                *stamp = now;
+                if self.generation.load(Ordering::Acquire) > 0 {
+                    return;
+                }
+                None
+            }
+        };
+        let snapshot = self.build(from_file);
+        *self.snapshot.write() = Arc::new(snapshot);
+        *stamp = now;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        tracing::debug!(path = %self.file.display(), "access file loaded");
+    }
+
+    /// Merges the file (which wins for a user in both) with the config file's users; with
+    /// neither, the built-in guest / guest with full permissions on `/` (as RabbitMQ).
+    fn build(&self, from_file: Option<AuthFile>) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.vhosts.insert("/".to_string());
+        let builtin = from_file.is_none() && self.config_users.is_empty();
+        if builtin {
+            s.users
+                .insert(GUEST.to_string(), Secret::Plain(GUEST.to_string()));
+            s.permissions
+                .entry("/".to_string())
+                .or_default()
+                .insert(GUEST.to_string(), Arc::new(Permission::full()));
+        }
+        for (name, secret) in &self.config_users {
+            s.users.insert(name.clone(), secret.clone());
+        }
+        for (user, vhost, perm) in &self.config_permissions {
+            s.vhosts.insert(vhost.clone());
+            s.permissions
+                .entry(vhost.clone())
+                .or_default()
+                .insert(user.clone(), Arc::clone(perm));
+        }
+        if let Some(f) = from_file {
+            for u in f.users {
+                s.users.insert(u.name, Secret::Hash(u.password_hash));
+            }
+            s.vhosts.extend(f.vhosts);
+            for p in f.permissions {
+                match Permission::new(&p.configure, &p.write, &p.read) {
+                    Ok(perm) => {
+                        s.permissions
+                            .entry(p.vhost)
+                            .or_default()
+                            .insert(p.user, Arc::new(perm));
+                    }
+                    Err(e) => tracing::error!(user = %p.user, vhost = %p.vhost,
+                        "access file: skipping permissions: {e}"),
+                }
+            }
+        }
+        s
+    }
+
+    /// Changes whenever the snapshot is replaced (connections re-fetch cached permissions).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether anonymous MQTT clients are let in (`[mqtt] allow_anonymous`).
+    pub fn allow_anonymous(&self) -> bool {
+        self.allow_anonymous
+    }
+
+    /// True when `vhost` exists (`/` always does).
+    pub fn vhost_exists(&self, vhost: &str) -> bool {
+        self.snapshot.read().vhosts.contains(vhost)
+    }
+
+    /// `user`'s permissions on `vhost`, if any.
+    pub fn permission(&self, user: &str, vhost: &str) -> Option<Arc<Permission>> {
+        let s = self.snapshot.read();
+        s.permissions.get(vhost)?.get(user).cloned()
+    }
+
+    /// Whether `user` (`None` = anonymous MQTT client) may use `vhost`: it must exist and a
+    /// named user needs permissions there (RabbitMQ's vhost access check).
+    pub fn vhost_access(&self, user: Option<&str>, vhost: &str) -> VhostAccess {
+        if !self.vhost_exists(vhost) {
+            return VhostAccess::NoSuchVhost;
+        }
+        match user {
+            None => VhostAccess::Allowed(None),
+            Some(u) => match self.permission(u, vhost) {
+                Some(p) => VhostAccess::Allowed(Some(p)),
+                None => VhostAccess::Refused,
+            },
+        }
+    }
+
+    /// The ACL rules of one MQTT client, or `None` when no ACL file is configured.
+    pub fn client_acl(&self, user: Option<&str>, client_id: &str) -> Option<ClientAcl> {
+        let acl = self.acl.read().clone()?;
+        Some(acl.for_client(user, client_id))
+    }
+
+    /// Checks a login off the async runtime (argon2 takes tens of milliseconds of CPU), and
+    /// delays a refusal by `[auth] failed_login_delay_ms` against password guessing. Refusals
+    /// are logged with the peer and user name, never the password.
+    pub async fn login(self: &Arc<Self>, credentials: &Credentials<'_>) -> Decision {
+        let this = Arc::clone(self);
+        let protocol = credentials.protocol;
+        let client_id = credentials.client_id.to_string();
+        let username = credentials.username.map(str::to_string);
+        let password = credentials.password.map(<[u8]>::to_vec);
+        let peer = credentials.peer;
+        let decision = tokio::task::spawn_blocking(move || {
+            this.authenticate(&Credentials {
+                protocol,
+                client_id: &client_id,
+                username: username.as_deref(),
+                password: password.as_deref(),
+                peer,
+            })
+        })
+        .await
+        .unwrap_or(Decision::NotAuthorized);
+        if !matches!(decision, Decision::Allow { .. }) {
+            tracing::warn!(%peer, protocol, user = credentials.username.unwrap_or(""),
+                ?decision, "login refused");
+            tokio::time::sleep(Duration::from_millis(self.settings.failed_login_delay_ms)).await;
+        }
+        decision
+    }
+}
+
+impl Authenticator for AccessControl {
+    /// Verifies a user name and password (blocking: call through `login` on async tasks).
+    fn authenticate(&self, credentials: &Credentials<'_>) -> Decision {
+        let Some(user) = credentials.username else {
+            // Only MQTT can connect without a user name.
+            if credentials.protocol == "mqtt" && self.allow_anonymous {
+                return Decision::Allow { user: None };
+            }
+            return Decision::NotAuthorized;
+        };
+        self.refresh();
+        let secret = self.snapshot.read().users.get(user).cloned();
+        let given = credentials.password.unwrap_or_default();
+        let ok = match &secret {
+            Some(Secret::Hash(h)) => password::verify(given, h),
+            Some(Secret::Plain(p)) => password::constant_time_eq(given, p.as_bytes()),
+            None => {
+                // Spend the same work as for a known user, so timing does not reveal names.
+                password::verify(given, DUMMY_HASH);
+                false
+            }
+        };
+        if !ok {
+            return Decision::BadCredentials;
+        }
+        if !credentials.peer.ip().is_loopback()
+            && self.settings.loopback_users.iter().any(|u| u == user)
+        {
+            // RabbitMQ's `loopback_users`: guest is refused from other hosts.
+            return Decision::NotAuthorized;
+        }
+        Decision::Allow {
+            user: Some(user.to_string()),
+        }
+    }
+}
+
+/// A valid argon2id hash (of a random password) verified for unknown users.
+pub(super) const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8Q1d0m6mQyqW2b3m0mJ3l6Yq3r6l4p8h2c1s9k0v7xE";
+
+fn stamp_of(path: &std::path::Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        inode,
+        len: m.len(),
+        mtime: m.modified().ok(),
+    })
+}
