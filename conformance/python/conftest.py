@@ -34,12 +34,13 @@ class Broker:
     """One ferromq process. `port` is its MQTT port, `amqp_port` its AMQP port; `log()` its output
     so far."""
 
-    def __init__(self, workdir, config=None, start_timeout=15.0):
+    def __init__(self, workdir, config=None, start_timeout=15.0, extra_toml=None):
         binary = broker_binary()
         if not binary.exists():
             pytest.fail(f"broker binary {binary} not found: run `cargo build` or set FERROMQ_BIN")
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = dict(config or {})
+        self.data_dir = workdir / "data"
         cmd = [
             str(binary),
             "--mqtt-listen", "127.0.0.1:0",
@@ -47,9 +48,11 @@ class Broker:
             "--data-dir", str(workdir / "data"),
             "--log-level", "info",
         ]
-        if self.config:
+        if self.config or extra_toml:
+            # `extra_toml` (tables such as [auth] or [[users]]) follows the [mqtt] keys.
             path = workdir / "ferromq.toml"
-            path.write_text("[mqtt]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in self.config.items()))
+            path.write_text("[mqtt]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in self.config.items())
+                            + (extra_toml or ""))
             cmd += ["--config", str(path)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FERROMQ_") and k != "RUST_LOG"}
         env["NO_COLOR"] = "1"
@@ -112,12 +115,13 @@ def _toml(value):
 
 @pytest.fixture
 def make_broker(request, tmp_path):
-    """Factory: `make_broker(sys_interval_secs=1, ...)` starts a broker with those `[mqtt]` keys."""
+    """Factory: `make_broker(sys_interval_secs=1, ...)` starts a broker with those `[mqtt]` keys;
+    `extra_toml=` adds other tables to its config file."""
     brokers = []
     request.node._ferromq_brokers = brokers
 
-    def start(**config):
-        b = Broker(tmp_path / f"broker{len(brokers)}", config)
+    def start(extra_toml=None, **config):
+        b = Broker(tmp_path / f"broker{len(brokers)}", config, extra_toml=extra_toml)
         brokers.append(b)
         return b
 
