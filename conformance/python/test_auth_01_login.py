@@ -124,3 +124,27 @@ def test_cli_user_changes_apply_to_running_broker(broker, clients):
     assert c.connect().reason_code == 0
     # guest was kept when the first user was added.
     pika.BlockingConnection(pika_params(broker, "guest", "guest")).close()
+
+
+def test_cli_vhost_opened_by_pika_and_paho(broker, clients):
+    admin(broker, "vhost", "add", "dev")
+    admin(broker, "user", "add", "dave", "pw")
+    admin(broker, "permissions", "set", "dave", "--vhost", "dev", ".*", ".*", ".*")
+    assert "dev" in admin(broker, "vhost", "list").split()
+    conn = pika.BlockingConnection(pika_params(broker, "dave", "pw", vhost="dev"))
+    ch = conn.channel()
+    ch.queue_declare(queue="dev-q")
+    ch.queue_bind(queue="dev-q", exchange="amq.topic", routing_key="sensors.#")
+    m = clients(broker, "dev-sensor", version=V5, username="dev:dave", password="pw")
+    m.connect()
+    m.publish("sensors/t1", b"21.5", qos=1)
+    method, _, body = ch.basic_get("dev-q", auto_ack=True)
+    assert method is not None and body == b"21.5"
+    conn.close()
+    # dave has no permissions on `/`.
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
+        pika.BlockingConnection(pika_params(broker, "dave", "pw"))
+    admin(broker, "vhost", "delete", "dev")
+    with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as e:
+        pika.BlockingConnection(pika_params(broker, "dave", "pw", vhost="dev"))
+    assert "vhost 'dev' not found" in str(e.value)

@@ -7,3 +7,5 @@ mod auth_01_login;
 mod auth_02_permissions;
 #[path = "auth/auth_03_acl.rs"]
 mod auth_03_acl;
+#[path = "auth/auth_04_vhosts.rs"]
+mod auth_04_vhosts;

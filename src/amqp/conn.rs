@@ -38,6 +38,8 @@ const CLOSE_OK_WAIT: Duration = Duration::from_secs(1);
 pub struct Connection {
     /// The routing core.
     pub core: Arc<Core>,
+    /// The vhost this connection opened.
+    pub vhost: Arc<crate::broker::vhost::Vhost>,
     /// The AMQP adapter's shared state (direct reply-to registry).
     pub adapter: Arc<super::Amqp>,
     /// This connection's id (exclusive queue ownership).
@@ -105,6 +107,7 @@ pub async fn run<S>(
     let (mailbox, mut deliveries) = mpsc::unbounded_channel();
     let consumer_timeout = Duration::from_millis(core.config.amqp.consumer_timeout_ms);
     let mut conn = Connection {
+        vhost: Arc::clone(&tuned.host),
         consumer_timeout,
         core,
         adapter,
@@ -484,7 +487,7 @@ impl Connection {
         for consumer in channel.consumers.into_values() {
             // Cancel first, so requeued messages cannot come back to this consumer.
             consumer.queue.cancel(consumer.queue_tag, true).await;
-            self.core.vhost.consumer_removed(&consumer.queue_name);
+            self.vhost.consumer_removed(&consumer.queue_name);
         }
         // Highest tag first, so the requeued messages keep their order (see basic_ack).
         for u in channel.unacked.into_values().rev() {
@@ -527,7 +530,7 @@ impl Connection {
         for id in ids {
             self.release_channel(ChannelId(id)).await;
         }
-        self.core.vhost.connection_closed(self.id);
+        self.vhost.connection_closed(self.id);
     }
 
     fn on_outbound(&mut self, out: Outbound, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {

@@ -3,6 +3,7 @@
 //! negotiated limits; refuses wrong headers, bad logins and unknown vhosts as RabbitMQ does.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ferromq_amqp::{
@@ -14,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::reply_code::AmqpError;
 use crate::auth::{Credentials, Decision, VhostAccess};
+use crate::broker::vhost::Vhost;
 use crate::broker::Core;
 use crate::connection::Framed;
 
@@ -34,8 +36,10 @@ pub struct Negotiated {
     pub heartbeat: u16,
     /// The authenticated user.
     pub user: String,
-    /// The vhost opened.
+    /// The name of the vhost opened.
     pub vhost: String,
+    /// The vhost opened.
+    pub host: Arc<Vhost>,
     /// The client's `connection_name` (for logs).
     pub client_name: Option<String>,
 }
@@ -147,22 +151,26 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     // RabbitMQ's vhost access check: the vhost must exist and the user needs permissions
     // there; both refusals are 530 connection errors.
     let refused = match core.auth.vhost_access(Some(&user), &vhost) {
-        VhostAccess::Allowed(_) if vhost == core.vhost.name => None,
-        VhostAccess::Allowed(_) | VhostAccess::NoSuchVhost => {
-            Some(format!("vhost '{vhost}' not found"))
-        }
-        VhostAccess::Refused => Some(format!(
+        VhostAccess::Allowed(_) => match core.vhost_named(&vhost) {
+            Some(host) => Ok(host),
+            None => Err(format!("vhost '{vhost}' not found")),
+        },
+        VhostAccess::NoSuchVhost => Err(format!("vhost '{vhost}' not found")),
+        VhostAccess::Refused => Err(format!(
             "access to vhost '{vhost}' refused for user '{user}'"
         )),
     };
-    if let Some(text) = refused {
-        tracing::warn!(%peer, %user, "AMQP: {text}");
-        return Err(AmqpError::connection(
-            reply_code::NOT_ALLOWED,
-            text,
-            Some(open_id()),
-        ));
-    }
+    let host = match refused {
+        Ok(host) => host,
+        Err(text) => {
+            tracing::warn!(%peer, %user, "AMQP: {text}");
+            return Err(AmqpError::connection(
+                reply_code::NOT_ALLOWED,
+                text,
+                Some(open_id()),
+            ));
+        }
+    };
     send(io, Method::ConnectionOpenOk(ConnectionOpenOk))?;
     Ok(Some(Negotiated {
         frame_max,
@@ -170,6 +178,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         heartbeat: tune.heartbeat,
         user,
         vhost,
+        host,
         client_name,
     }))
 }

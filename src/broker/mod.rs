@@ -12,6 +12,7 @@ pub mod retain;
 pub mod routing_key;
 pub mod topic_index;
 pub mod vhost;
+mod vhosts;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,8 +31,10 @@ pub struct ConnectionId(pub u64);
 pub struct Core {
     /// The configuration the broker started with.
     pub config: Arc<Config>,
-    /// The default vhost `/` (the only one until vhosts can be created).
+    /// The default vhost `/`.
     pub vhost: Arc<vhost::Vhost>,
+    /// Other vhosts, created when first opened (`vhosts.rs`).
+    pub vhosts: dashmap::DashMap<String, Arc<vhost::Vhost>>,
     /// Broker-wide counters.
     pub metrics: Metrics,
     /// Logins, vhost permissions and MQTT ACLs.
@@ -49,6 +52,7 @@ impl Core {
         Arc::new(Core {
             config: Arc::new(config.clone()),
             vhost: vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&store)),
+            vhosts: dashmap::DashMap::new(),
             metrics: Metrics::default(),
             auth: Arc::new(AccessControl::new(config)),
             store,

@@ -132,10 +132,9 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
     };
-    // Until the core holds more than one vhost, only its vhost can be selected.
     let permission = match mqtt.core.auth.vhost_access(user.as_deref(), vhost) {
-        VhostAccess::Allowed(p) if vhost == mqtt.core.vhost.name => p,
-        VhostAccess::Allowed(_) | VhostAccess::NoSuchVhost => {
+        VhostAccess::Allowed(p) => p,
+        VhostAccess::NoSuchVhost => {
             refuse(io, ReasonCode::NOT_AUTHORIZED, "no such vhost");
             return None;
         }
@@ -144,11 +143,17 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
     };
+    let Some(host) = mqtt.core.vhost_named(vhost) else {
+        refuse(io, ReasonCode::NOT_AUTHORIZED, "no such vhost");
+        return None;
+    };
+    // From here on the client lives in its vhost: sessions, subscriptions, publishes.
+    let mqtt = &mqtt.in_vhost(host);
     let access = ClientAccess::new(
         user.as_deref(),
         permission.as_deref(),
         mqtt.core.auth.client_acl(user.as_deref(), &client_id),
-        &mqtt.core.vhost.mqtt_exchange().name,
+        &mqtt.vhost.mqtt_exchange().name,
     );
     if let Some(will) = &connect.will {
         // As Mosquitto: a will the client could not publish itself refuses the connection.
@@ -280,7 +285,7 @@ fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (A
         None if !present => {
             // No session: a queue left under the session queue's name (by a session of an
             // earlier broker run) holds nothing this client may receive [MQTT-3.2.2-2].
-            let vhost = &mqtt.core.vhost;
+            let vhost = &mqtt.vhost;
             if let Some(stale) = vhost.queue_handle(&session_queue::queue_name(client_id)) {
                 vhost.delete_queue_now(&stale);
             }

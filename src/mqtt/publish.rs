@@ -108,7 +108,7 @@ impl Conn {
     }
 
     fn route(&mut self, publish: Publish) -> usize {
-        let exchange = &self.mqtt.core.vhost.mqtt_exchange().name;
+        let exchange = &self.mqtt.vhost.mqtt_exchange().name;
         let message = to_message(publish, &self.session.client_id, exchange, Instant::now());
         self.mqtt.publish(Arc::new(message), &mut self.backpressure)
     }
