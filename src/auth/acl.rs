@@ -165,15 +165,11 @@ pub struct ClientAcl {
 }
 
 impl ClientAcl {
-    /// May the client publish to `topic` (no wildcards)?
+    /// May the client publish to `topic` (no wildcards)? Runs on every PUBLISH: no allocation.
     pub fn may_publish(&self, topic: &str) -> bool {
-        let t = levels(topic);
-        let matching = |a: &AclAccess, p: &Vec<String>| {
-            (*a == AclAccess::Deny || a.writes()) && topic_matches(p, &t)
-        };
         let mut granted = false;
         for (a, p) in &self.rules {
-            if matching(a, p) {
+            if (*a == AclAccess::Deny || a.writes()) && topic_matches(p, topic) {
                 if *a == AclAccess::Deny {
                     return false;
                 }
@@ -201,25 +197,30 @@ fn levels(s: &str) -> Vec<String> {
     s.split('/').map(str::to_string).collect()
 }
 
-/// Topic `t` is matched by pattern `p` (MQTT matching; wildcards at the first level do not
+/// `topic` is matched by pattern `p` (MQTT matching; wildcards at the first level do not
 /// match `$` topics [MQTT-4.7.2-1]).
-fn topic_matches(p: &[String], t: &[String]) -> bool {
-    if t.first().is_some_and(|l| l.starts_with('$'))
-        && p.first().is_some_and(|l| l == "+" || l == "#")
-    {
+fn topic_matches(p: &[String], topic: &str) -> bool {
+    if topic.starts_with('$') && p.first().is_some_and(|l| l == "+" || l == "#") {
         return false;
     }
-    let mut i = 0;
-    loop {
-        match (p.get(i).map(String::as_str), t.get(i)) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(pl), Some(tl)) if pl == tl => {}
-            (None, None) => return true,
-            _ => return false,
+    let mut levels = topic.split('/');
+    for pl in p {
+        match pl.as_str() {
+            // `a/#` matches `a` too [MQTT-4.7.1-2].
+            "#" => return true,
+            "+" => {
+                if levels.next().is_none() {
+                    return false;
+                }
+            }
+            literal => {
+                if levels.next() != Some(literal) {
+                    return false;
+                }
+            }
         }
-        i += 1;
     }
+    levels.next().is_none()
 }
 
 /// Every topic filter `f` matches is matched by pattern `p`.
@@ -322,6 +323,20 @@ pattern read users/%u/#
         assert!(!c.may_publish("$SYS/x"));
         assert!(c.may_subscribe("$SYS/broker/#"));
         assert!(c.may_subscribe("#"));
+    }
+
+    #[test]
+    fn publish_matching_edges() {
+        let c = AclFile::parse("topic write a/#\ntopic write x/+\n")
+            .unwrap()
+            .for_client(None, "c");
+        assert!(c.may_publish("a"), "a/# matches its parent level");
+        assert!(c.may_publish("a/b/c"));
+        assert!(!c.may_publish("ab"));
+        assert!(c.may_publish("x/y"));
+        assert!(c.may_publish("x/"), "+ matches an empty level");
+        assert!(!c.may_publish("x/y/z"));
+        assert!(!c.may_publish("x"));
     }
 
     #[test]
