@@ -8,6 +8,7 @@
 //! The connection caches its user's permission on its vhost and re-fetches it when the
 //! access-control snapshot changes (one atomic load per check).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use ferromq_amqp::{reply_code, ChannelId, Method, ShortString};
@@ -23,8 +24,9 @@ pub struct Grant {
     permission: Option<Arc<Permission>>,
 }
 
-fn text(s: &ShortString) -> String {
-    String::from_utf8_lossy(s.as_bytes()).into_owned()
+/// The name as text, borrowed when it is valid UTF-8 (no allocation on the publish path).
+fn text(s: &ShortString) -> Cow<'_, str> {
+    String::from_utf8_lossy(s.as_bytes())
 }
 
 impl Connection {
@@ -32,7 +34,7 @@ impl Connection {
     pub(super) fn authorize(&mut self, id: ChannelId, method: &Method) -> Result<(), AmqpError> {
         use Access::{Configure, Read, Write};
         use Resource::{Exchange, Queue};
-        let checks: [Option<(Access, Resource, String)>; 2] = match method {
+        let checks: [Option<(Access, Resource, Cow<str>)>; 2] = match method {
             Method::ExchangeDeclare(m) if !m.passive => {
                 [Some((Configure, Exchange, text(&m.exchange))), None]
             }
@@ -52,7 +54,7 @@ impl Connection {
                 }
                 // A server-named queue is checked as RabbitMQ does, by an `amq.gen-` name.
                 let name = if name.is_empty() {
-                    format!("amq.gen-{}", crate::broker::vhost::random_token())
+                    Cow::Owned(format!("amq.gen-{}", crate::broker::vhost::random_token()))
                 } else {
                     name
                 };
@@ -100,11 +102,11 @@ impl Connection {
 
     /// The queue a method names, or the channel's last declared one for `""`; `None` when
     /// there is none (the method then fails on its own with 404).
-    fn queue(&self, id: ChannelId, name: &ShortString) -> Option<String> {
+    fn queue<'a>(&self, id: ChannelId, name: &'a ShortString) -> Option<Cow<'a, str>> {
         if !name.is_empty() {
             return Some(text(name));
         }
-        self.channels.get(&id.0)?.last_queue.clone()
+        self.channels.get(&id.0)?.last_queue.clone().map(Cow::Owned)
     }
 
     /// The user's permission on the vhost, re-fetched when the access snapshot changed (a

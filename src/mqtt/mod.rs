@@ -1,6 +1,8 @@
 //! The MQTT adapter: serves MQTT 3.1, 3.1.1 and 5.0 on one listener (the version is read from
 //! CONNECT) and translates packets into calls on the protocol-neutral core. One handler file
-//! per packet kind; `conn.rs` owns the connection loop; `session.rs` the session state.
+//! per packet kind; `conn.rs` owns the connection loop; `session.rs` the session state;
+//! `access.rs` what a client may publish and subscribe to (ACLs, vhost permissions). A client
+//! works in the vhost its CONNECT selected: one `Mqtt` state per vhost.
 
 mod access;
 mod ack;
