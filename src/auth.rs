@@ -164,6 +164,32 @@ mod tests {
     }
 
     #[test]
+    fn invalid_config_users_are_skipped_not_fatal() {
+        let (c, _) = control(
+            "badcfg",
+            "[[users]]\nname = \"x\"\npassword_hash = \"md5:abc\"\n\
+             [[users]]\nname = \"y\"\n\
+             [[users]]\nname = \"z\"\npassword = \"pw\"\n\
+             [[permissions]]\nuser = \"z\"\nconfigure = \"(\"\nwrite = \"\"\nread = \"\"\n",
+        );
+        for user in ["x", "y"] {
+            assert_eq!(
+                check(&c, "amqp", Some(user), Some(b""), "127.0.0.1:1"),
+                Decision::BadCredentials
+            );
+        }
+        assert!(matches!(
+            check(&c, "amqp", Some("z"), Some(b"pw"), "127.0.0.1:1"),
+            Decision::Allow { .. }
+        ));
+        // Its invalid permissions were skipped: no access to `/`.
+        assert!(matches!(
+            c.vhost_access(Some("z"), "/"),
+            VhostAccess::Refused
+        ));
+    }
+
+    #[test]
     fn unknown_users_cost_a_hash_too() {
         use argon2::password_hash::PasswordHash;
         assert!(PasswordHash::new(control::DUMMY_HASH).is_ok());

@@ -10,6 +10,7 @@ import pika
 import pytest
 
 from conftest import broker_binary
+import rawamqp as a
 import rawmqtt as r
 from pahoclient import V5, V311
 
@@ -148,3 +149,23 @@ def test_cli_vhost_opened_by_pika_and_paho(broker, clients):
     with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as e:
         pika.BlockingConnection(pika_params(broker, "dave", "pw", vhost="dev"))
     assert "vhost 'dev' not found" in str(e.value)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "AMQPLAIN"])
+def test_raw_sasl_mechanisms_against_users(auth_broker, mechanism):
+    """connection.start-ok with each mechanism: the right password gets connection.tune, a wrong
+    one connection.close 403 (the client asked for authentication_failure_close)."""
+    for password, ok in [("s3cret", True), ("wrong", False)]:
+        c = a.RawAmqp(auth_broker.amqp_port)
+        try:
+            c.send(a.PROTOCOL_HEADER)
+            c.expect(a.CONNECTION_START, channel=0)
+            c.send(a.start_ok(user="alice", password=password, mechanism=mechanism,
+                              capabilities={"authentication_failure_close": True}))
+            if ok:
+                c.expect(a.CONNECTION_TUNE, channel=0)
+            else:
+                close = c.expect_close()
+                assert close.code == 403 and close.text.startswith("ACCESS_REFUSED - "), close
+        finally:
+            c.close()

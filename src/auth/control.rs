@@ -271,69 +271,110 @@ impl AccessControl {
         Some(acl.for_client(user, client_id))
     }
 
-    /// Checks a login off the async runtime (argon2 takes tens of milliseconds of CPU), and
-    /// delays a refusal by `[auth] failed_login_delay_ms` against password guessing. Refusals
-    /// are logged with the peer and user name, never the password.
+    /// Checks a login; the argon2 verification (tens of milliseconds of CPU) runs off the
+    /// async runtime. A refusal is delayed by `[auth] failed_login_delay_ms` against password
+    /// guessing and logged with the peer and user name, never the password.
     pub async fn login(self: &Arc<Self>, credentials: &Credentials<'_>) -> Decision {
-        let this = Arc::clone(self);
-        let protocol = credentials.protocol;
-        let client_id = credentials.client_id.to_string();
-        let username = credentials.username.map(str::to_string);
-        let password = credentials.password.map(<[u8]>::to_vec);
-        let peer = credentials.peer;
-        let decision = tokio::task::spawn_blocking(move || {
-            this.authenticate(&Credentials {
-                protocol,
-                client_id: &client_id,
-                username: username.as_deref(),
-                password: password.as_deref(),
-                peer,
-            })
-        })
-        .await
-        .unwrap_or(Decision::NotAuthorized);
+        let decision = match self.check(credentials) {
+            Check::Done(d) => d,
+            Check::Verify {
+                user,
+                hash,
+                password,
+                known,
+            } => {
+                let verified =
+                    tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+                        .await
+                        .unwrap_or(false);
+                self.decide(credentials, user, known && verified)
+            }
+        };
         if !matches!(decision, Decision::Allow { .. }) {
-            tracing::warn!(%peer, protocol, user = credentials.username.unwrap_or(""),
-                ?decision, "login refused");
+            tracing::warn!(peer = %credentials.peer, protocol = credentials.protocol,
+                user = credentials.username.unwrap_or(""), ?decision, "login refused");
             tokio::time::sleep(Duration::from_millis(self.settings.failed_login_delay_ms)).await;
         }
         decision
     }
-}
 
-impl Authenticator for AccessControl {
-    /// Verifies a user name and password (blocking: call through `login` on async tasks).
-    fn authenticate(&self, credentials: &Credentials<'_>) -> Decision {
+    /// Everything of a login but the hash verification, which it hands back when needed.
+    fn check(&self, credentials: &Credentials<'_>) -> Check {
         let Some(user) = credentials.username else {
             // Only MQTT can connect without a user name.
-            if credentials.protocol == "mqtt" && self.allow_anonymous {
-                return Decision::Allow { user: None };
-            }
-            return Decision::NotAuthorized;
+            let anonymous = credentials.protocol == "mqtt" && self.allow_anonymous;
+            return Check::Done(if anonymous {
+                Decision::Allow { user: None }
+            } else {
+                Decision::NotAuthorized
+            });
         };
         self.refresh();
         let secret = self.snapshot.read().users.get(user).cloned();
         let given = credentials.password.unwrap_or_default();
-        let ok = match &secret {
-            Some(Secret::Hash(h)) => password::verify(given, h),
-            Some(Secret::Plain(p)) => password::constant_time_eq(given, p.as_bytes()),
-            None => {
-                // Spend the same work as for a known user, so timing does not reveal names.
-                password::verify(given, DUMMY_HASH);
-                false
-            }
-        };
-        if !ok {
+        match secret {
+            Some(Secret::Hash(hash)) => Check::Verify {
+                user: user.to_string(),
+                hash,
+                password: given.to_vec(),
+                known: true,
+            },
+            Some(Secret::Plain(p)) => Check::Done(self.decide(
+                credentials,
+                user.to_string(),
+                password::constant_time_eq(given, p.as_bytes()),
+            )),
+            // Spend the same work as for a known user, so timing does not reveal names.
+            None => Check::Verify {
+                user: user.to_string(),
+                hash: DUMMY_HASH.to_string(),
+                password: given.to_vec(),
+                known: false,
+            },
+        }
+    }
+
+    /// The decision once the password was checked: loopback-only users from elsewhere are
+    /// refused (RabbitMQ's `loopback_users`).
+    fn decide(&self, credentials: &Credentials<'_>, user: String, password_ok: bool) -> Decision {
+        if !password_ok {
             return Decision::BadCredentials;
         }
-        if !credentials.peer.ip().is_loopback()
-            && self.settings.loopback_users.iter().any(|u| u == user)
-        {
-            // RabbitMQ's `loopback_users`: guest is refused from other hosts.
+        if !credentials.peer.ip().is_loopback() && self.settings.loopback_users.contains(&user) {
             return Decision::NotAuthorized;
         }
-        Decision::Allow {
-            user: Some(user.to_string()),
+        Decision::Allow { user: Some(user) }
+    }
+}
+
+/// A login's state before the hash verification.
+enum Check {
+    /// Decided without a hash.
+    Done(Decision),
+    /// Verify `password` against `hash`; `known` is false for an unknown user (a dummy hash
+    /// is verified for the time it costs, and the login fails either way).
+    Verify {
+        user: String,
+        hash: String,
+        password: Vec<u8>,
+        known: bool,
+    },
+}
+
+impl Authenticator for AccessControl {
+    /// Verifies a login on the calling thread (blocking: async tasks call `login`).
+    fn authenticate(&self, credentials: &Credentials<'_>) -> Decision {
+        match self.check(credentials) {
+            Check::Done(d) => d,
+            Check::Verify {
+                user,
+                hash,
+                password,
+                known,
+            } => {
+                let verified = password::verify(&password, &hash);
+                self.decide(credentials, user, known && verified)
+            }
         }
     }
 }
