@@ -32,10 +32,16 @@ fn ok(data: &Path, args: &[&str]) -> String {
 
 /// Starts the broker on `data` with MQTT on 127.0.0.1:0; returns it and the MQTT port.
 fn start(data: &Path) -> (Child, u16) {
+    start_with(data, &[])
+}
+
+/// `start` with extra arguments.
+fn start_with(data: &Path, extra: &[&std::ffi::OsStr]) -> (Child, u16) {
     let mut child = Command::new(BIN)
         .args(["--mqtt-listen", "127.0.0.1:0", "--amqp-listen", "off"])
         .arg("--data-dir")
         .arg(data)
+        .args(extra)
         .env_remove("FERROMQ_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -61,6 +67,28 @@ fn start(data: &Path) -> (Child, u16) {
         .flatten()
         .expect("listening line with the port");
     (child, port)
+}
+
+/// The SUBACK return code an anonymous MQTT 3.1.1 client gets for `filter` (QoS 0).
+fn suback(port: u16, filter: &str) -> u8 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&[
+        0x10, 0x0e, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 30, 0, 2, b's', b'h',
+    ])
+    .unwrap();
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).expect("CONNACK");
+    assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
+    let mut sub = vec![0x82, (2 + 2 + filter.len() + 1) as u8, 0, 1];
+    sub.extend_from_slice(&(filter.len() as u16).to_be_bytes());
+    sub.extend_from_slice(filter.as_bytes());
+    sub.push(0);
+    s.write_all(&sub).unwrap();
+    let mut suback = [0u8; 5];
+    s.read_exact(&mut suback).expect("SUBACK");
+    assert_eq!(&suback[..4], &[0x90, 0x03, 0, 1]);
+    suback[4]
 }
 
 /// The CONNACK return code of a hand-encoded MQTT 3.1.1 CONNECT with credentials.
@@ -185,5 +213,41 @@ fn vhost_and_permission_commands() {
     assert_eq!(ok(&data, &["vhost", "list"]), "/\n");
     // Deleting the vhost removed bob's permissions on it.
     assert!(!ok(&data, &["permissions", "list"]).contains("bob"));
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn sighup_reloads_the_acl_file() {
+    let data = std::env::temp_dir().join(format!("ferromq-cli-hup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let acl = data.join("acl");
+    std::fs::write(&acl, "topic read a/#\n").unwrap();
+    let config = data.join("ferromq.toml");
+    std::fs::write(
+        &config,
+        format!("[mqtt]\nacl_file = {:?}\n", acl.display().to_string()),
+    )
+    .unwrap();
+    let (broker, port) = start_with(&data, &["--config".as_ref(), config.as_os_str()]);
+    assert_eq!(suback(port, "a/x"), 0);
+    assert_eq!(suback(port, "b/x"), 0x80);
+    std::fs::write(&acl, "topic read b/#\n").unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &broker.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // The reload happens on the broker's signal task: poll, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while suback(port, "b/x") != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ACL not reloaded on SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(suback(port, "a/x"), 0x80);
+    stop(broker);
     std::fs::remove_dir_all(&data).ok();
 }
