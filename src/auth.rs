@@ -190,6 +190,21 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_access_file_at_start_fails_closed() {
+        let dir = std::env::temp_dir().join(format!("ferromq-auth-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(file::path(&dir), "not = [valid").unwrap();
+        let mut config = Config::default();
+        config.data_dir = dir.clone();
+        let c = AccessControl::new(&config);
+        assert_eq!(
+            check(&c, "amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
+            Decision::BadCredentials
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn unknown_users_cost_a_hash_too() {
         use argon2::password_hash::PasswordHash;
         assert!(PasswordHash::new(control::DUMMY_HASH).is_ok());

@@ -174,7 +174,9 @@ impl AccessControl {
                 if self.generation.load(Ordering::Acquire) > 0 {
                     return;
                 }
-                None
+                // At start there is nothing to keep: fail closed with no file users (and so
+                // no built-in guest) rather than open with guest / guest.
+                Some(AuthFile::default())
             }
         };
         let snapshot = self.build(from_file);
