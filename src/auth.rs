@@ -194,8 +194,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ferromq-auth-broken-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(file::path(&dir), "not = [valid").unwrap();
-        let mut config = Config::default();
-        config.data_dir = dir.clone();
+        let config = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
         let c = AccessControl::new(&config);
         assert_eq!(
             check(&c, "amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
