@@ -88,7 +88,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|p| p.allows(access, resource, &name))
             {
-                let text = refused_text(resource, &name, &self.tuned.vhost, &self.tuned.user);
+                let text = refused_text(resource, &name, &self.vhost.name, &self.tuned.user);
                 tracing::info!(peer = %self.peer, user = %self.tuned.user, ?access, "AMQP: {text}");
                 return Err(AmqpError::channel(
                     reply_code::ACCESS_REFUSED,
@@ -119,7 +119,7 @@ impl Connection {
                 permission: self
                     .core
                     .auth
-                    .permission(&self.tuned.user, &self.tuned.vhost),
+                    .permission(&self.tuned.user, &self.vhost.name),
             };
         }
         self.grant.permission.clone()

@@ -36,8 +36,6 @@ pub struct Negotiated {
     pub heartbeat: u16,
     /// The authenticated user.
     pub user: String,
-    /// The name of the vhost opened.
-    pub vhost: String,
     /// The vhost opened.
     pub host: Arc<Vhost>,
     /// The client's `connection_name` (for logs).
@@ -150,7 +148,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let vhost = String::from_utf8_lossy(open.virtual_host.as_bytes()).into_owned();
     // RabbitMQ's vhost access check: the vhost must exist and the user needs permissions
     // there; both refusals are 530 connection errors.
-    let refused = match core.auth.vhost_access(Some(&user), &vhost) {
+    let opened = match core.auth.vhost_access(Some(&user), &vhost) {
         VhostAccess::Allowed(_) => match core.vhost_named(&vhost) {
             Some(host) => Ok(host),
             None => Err(format!("vhost '{vhost}' not found")),
@@ -160,7 +158,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             "access to vhost '{vhost}' refused for user '{user}'"
         )),
     };
-    let host = match refused {
+    let host = match opened {
         Ok(host) => host,
         Err(text) => {
             tracing::warn!(%peer, %user, "AMQP: {text}");
@@ -177,7 +175,6 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         channel_max,
         heartbeat: tune.heartbeat,
         user,
-        vhost,
         host,
         client_name,
     }))
