@@ -1,6 +1,17 @@
-//! The login hook both protocols call before a connection is accepted. In memory and permissive
-//! for now; users, password hashes and permissions arrive with the TLS/auth issue and plug in
-//! behind the same trait.
+//! Authentication and authorisation. This file holds the login hook both protocols call
+//! before a connection is accepted (`Authenticator`, `Credentials`, `Decision`); the parts live
+//! beside it: `password` (argon2id hashes), `file` (the access file under the data dir),
+//! `settings` (config schema), `permissions` (RabbitMQ-style vhost permissions), `acl` (MQTT
+//! topic ACLs in Mosquitto's syntax) and `control` (the run-time view the adapters ask).
+
+pub mod acl;
+pub mod control;
+pub mod file;
+pub mod password;
+pub mod permissions;
+pub mod settings;
+
+pub use control::{AccessControl, VhostAccess};
 
 use std::net::SocketAddr;
 
@@ -44,57 +55,30 @@ pub trait Authenticator: Send + Sync + 'static {
     fn authenticate(&self, credentials: &Credentials<'_>) -> Decision;
 }
 
-/// The built-in policy until users can be configured: MQTT clients connect with or without
-/// credentials (as Mosquitto's anonymous default), AMQP clients log in as RabbitMQ's default
-/// user `guest` / `guest`, which, as in RabbitMQ, may only log in from a loopback address.
-/// A certificate login (no password, user name = the verified certificate's identity, e.g.
-/// AMQP SASL EXTERNAL) is allowed from anywhere as that user: the CA vouched for it.
-#[derive(Debug, Default)]
-pub struct DefaultPolicy;
-
 /// RabbitMQ's default user name and password.
 pub const GUEST: &str = "guest";
-
-impl Authenticator for DefaultPolicy {
-    fn authenticate(&self, credentials: &Credentials<'_>) -> Decision {
-        if credentials.protocol == "mqtt" {
-            return Decision::Allow {
-                user: credentials.username.map(str::to_owned),
-            };
-        }
-        if let Some(identity) = credentials.tls_identity {
-            if credentials.password.is_none() && credentials.username == Some(identity) {
-                return Decision::Allow {
-                    user: Some(identity.to_string()),
-                };
-            }
-        }
-        let is_guest =
-            credentials.username == Some(GUEST) && credentials.password == Some(GUEST.as_bytes());
-        if !is_guest {
-            return Decision::BadCredentials;
-        }
-        if !credentials.peer.ip().is_loopback() {
-            // RabbitMQ's `loopback_users`: guest is refused from other hosts.
-            return Decision::NotAuthorized;
-        }
-        Decision::Allow {
-            user: Some(GUEST.to_string()),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    fn control(tag: &str, toml: &str) -> (AccessControl, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("ferromq-auth-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = Config::from_toml(toml).unwrap();
+        config.data_dir = dir.clone();
+        (AccessControl::new(&config), dir)
+    }
 
     fn check(
+        c: &AccessControl,
         protocol: &'static str,
         user: Option<&str>,
         pass: Option<&[u8]>,
         peer: &str,
     ) -> Decision {
-        DefaultPolicy.authenticate(&Credentials {
+        c.authenticate(&Credentials {
             protocol,
             client_id: "",
             username: user,
@@ -105,33 +89,54 @@ mod tests {
     }
 
     #[test]
-    fn guest_only_from_loopback_for_amqp() {
+    fn builtin_guest_only_from_loopback() {
+        let (c, _) = control("guest", "");
         let ok = Decision::Allow {
             user: Some("guest".into()),
         };
         assert_eq!(
-            check("amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
+            check(&c, "amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
             ok
         );
-        assert_eq!(check("amqp", Some("guest"), Some(b"guest"), "[::1]:1"), ok);
         assert_eq!(
-            check("amqp", Some("guest"), Some(b"guest"), "10.0.0.1:1"),
+            check(&c, "amqp", Some("guest"), Some(b"guest"), "[::1]:1"),
+            ok
+        );
+        assert_eq!(
+            check(&c, "amqp", Some("guest"), Some(b"guest"), "10.0.0.1:1"),
             Decision::NotAuthorized
         );
         assert_eq!(
-            check("amqp", Some("guest"), Some(b"wrong"), "127.0.0.1:1"),
+            check(&c, "amqp", Some("guest"), Some(b"wrong"), "127.0.0.1:1"),
             Decision::BadCredentials
         );
         assert_eq!(
-            check("amqp", None, None, "127.0.0.1:1"),
+            check(&c, "mqtt", None, None, "10.0.0.1:1"),
+            Decision::Allow { user: None }
+        );
+        assert!(c.permission("guest", "/").is_some());
+        // As Mosquitto without a password file: a named MQTT client gets in as that name
+        // (for ACL %u), with guest's rights on `/` while only the built-in guest exists.
+        assert_eq!(
+            check(&c, "mqtt", Some("sensor-7"), Some(b"any"), "10.0.0.1:1"),
+            Decision::Allow {
+                user: Some("sensor-7".into())
+            }
+        );
+        assert!(c.permission("sensor-7", "/").is_some());
+        assert!(c.permission("sensor-7", "other").is_none());
+        // Not over AMQP, which has no anonymous access.
+        assert_eq!(
+            check(&c, "amqp", Some("sensor-7"), Some(b"any"), "127.0.0.1:1"),
             Decision::BadCredentials
         );
     }
 
     #[test]
     fn certificate_login_is_its_identity_without_a_password() {
+        let (c, _) = control("cert", "");
         let cert = |user: Option<&str>, pass: Option<&[u8]>| {
-            DefaultPolicy.authenticate(&Credentials {
+            c.authenticate(&Credentials {
                 protocol: "amqp",
                 client_id: "",
                 username: user,
@@ -149,13 +154,115 @@ mod tests {
         // PLAIN with the same name is a password login, not a certificate login.
         assert_eq!(cert(Some("device-1"), Some(b"x")), Decision::BadCredentials);
         assert_eq!(cert(Some("other"), None), Decision::BadCredentials);
+        // With only the built-in guest, a certificate user may use `/` as guest does.
+        assert!(matches!(
+            c.vhost_access(Some("device-1"), "/"),
+            VhostAccess::Allowed(Some(_))
+        ));
     }
 
     #[test]
-    fn mqtt_is_anonymous_by_default() {
-        assert_eq!(
-            check("mqtt", None, None, "10.0.0.1:1"),
-            Decision::Allow { user: None }
+    fn config_users_replace_guest_and_file_changes_are_seen() {
+        let (c, dir) = control(
+            "cfg",
+            "[mqtt]\nallow_anonymous = false\n[[users]]\nname = \"ann\"\npassword = \"pw\"\n\
+             [[permissions]]\nuser = \"ann\"\nconfigure = \"^a\"\nwrite = \".*\"\nread = \"\"\n",
         );
+        assert_eq!(
+            check(&c, "amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
+            Decision::BadCredentials
+        );
+        assert_eq!(
+            check(&c, "mqtt", Some("ann"), Some(b"pw"), "10.0.0.1:1"),
+            Decision::Allow {
+                user: Some("ann".into())
+            }
+        );
+        assert_eq!(
+            check(&c, "mqtt", None, None, "127.0.0.1:1"),
+            Decision::NotAuthorized
+        );
+        // With users configured, an unknown MQTT user is refused like any other.
+        assert_eq!(
+            check(&c, "mqtt", Some("who"), Some(b"pw"), "127.0.0.1:1"),
+            Decision::BadCredentials
+        );
+        assert!(matches!(
+            c.vhost_access(Some("ann"), "/"),
+            VhostAccess::Allowed(Some(_))
+        ));
+        assert!(matches!(
+            c.vhost_access(Some("ann"), "nope"),
+            VhostAccess::NoSuchVhost
+        ));
+        // A file written (as the CLI does) is seen at the next login.
+        let generation = c.generation();
+        let mut f = file::AuthFile::default();
+        f.users.push(file::UserEntry {
+            name: "bob".into(),
+            password_hash: password::hash(b"b0b").unwrap(),
+        });
+        f.write(&file::path(&dir)).unwrap();
+        assert_eq!(
+            check(&c, "amqp", Some("bob"), Some(b"b0b"), "127.0.0.1:1"),
+            Decision::Allow {
+                user: Some("bob".into())
+            }
+        );
+        assert!(c.generation() > generation);
+        assert!(matches!(
+            c.vhost_access(Some("bob"), "/"),
+            VhostAccess::Refused
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn invalid_config_users_are_skipped_not_fatal() {
+        let (c, _) = control(
+            "badcfg",
+            "[[users]]\nname = \"x\"\npassword_hash = \"md5:abc\"\n\
+             [[users]]\nname = \"y\"\n\
+             [[users]]\nname = \"z\"\npassword = \"pw\"\n\
+             [[permissions]]\nuser = \"z\"\nconfigure = \"(\"\nwrite = \"\"\nread = \"\"\n",
+        );
+        for user in ["x", "y"] {
+            assert_eq!(
+                check(&c, "amqp", Some(user), Some(b""), "127.0.0.1:1"),
+                Decision::BadCredentials
+            );
+        }
+        assert!(matches!(
+            check(&c, "amqp", Some("z"), Some(b"pw"), "127.0.0.1:1"),
+            Decision::Allow { .. }
+        ));
+        // Its invalid permissions were skipped: no access to `/`.
+        assert!(matches!(
+            c.vhost_access(Some("z"), "/"),
+            VhostAccess::Refused
+        ));
+    }
+
+    #[test]
+    fn unreadable_access_file_at_start_fails_closed() {
+        let dir = std::env::temp_dir().join(format!("ferromq-auth-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(file::path(&dir), "not = [valid").unwrap();
+        let config = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        let c = AccessControl::new(&config);
+        assert_eq!(
+            check(&c, "amqp", Some("guest"), Some(b"guest"), "127.0.0.1:1"),
+            Decision::BadCredentials
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unknown_users_cost_a_hash_too() {
+        use argon2::password_hash::PasswordHash;
+        assert!(PasswordHash::new(control::DUMMY_HASH).is_ok());
     }
 }

@@ -69,6 +69,12 @@ pub struct Config {
     pub amqp: AmqpConfig,
     /// Durable storage under `data_dir`, table `[store]` (fsync policy, segment size).
     pub store: crate::store::StoreConfig,
+    /// Login settings, table `[auth]`.
+    pub auth: crate::auth::settings::AuthConfig,
+    /// Users declared here (`[[users]]`), besides those in `<data_dir>/auth.toml`.
+    pub users: Vec<crate::auth::settings::UserConfig>,
+    /// Permissions declared here (`[[permissions]]`).
+    pub permissions: Vec<crate::auth::settings::PermissionConfig>,
 }
 
 /// AMQP settings (`[amqp]` in the config file).
@@ -112,6 +118,12 @@ pub struct MqttConfig {
     pub sys_interval_secs: u64,
     /// The exchange MQTT publishes route through (RabbitMQ's `mqtt.exchange`).
     pub exchange: String,
+    /// Clients without a user name may connect (Mosquitto's `allow_anonymous`).
+    pub allow_anonymous: bool,
+    /// Topic ACLs in Mosquitto's `acl_file` syntax; none = every topic allowed.
+    pub acl_file: Option<PathBuf>,
+    /// The vhost of clients whose user name has no `vhost:` prefix (RabbitMQ's `mqtt.vhost`).
+    pub vhost: String,
 }
 
 impl Default for Config {
@@ -130,6 +142,9 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             amqp: AmqpConfig::default(),
             store: crate::store::StoreConfig::default(),
+            auth: Default::default(),
+            users: Vec::new(),
+            permissions: Vec::new(),
         }
     }
 }
@@ -146,6 +161,9 @@ impl Default for MqttConfig {
             max_keepalive_secs: 65_535,
             sys_interval_secs: 10,
             exchange: "amq.topic".to_string(),
+            allow_anonymous: true,
+            acl_file: None,
+            vhost: "/".to_string(),
         }
     }
 }

@@ -17,10 +17,10 @@ struct Cli {
     #[arg(long, env = "FERROMQ_AMQP_LISTEN", value_name = "ADDR")]
     amqp_listen: Option<Listen>,
     /// Data directory [default: ./ferromq-data]
-    #[arg(long, env = "FERROMQ_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = "FERROMQ_DATA_DIR", value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// TOML configuration file (CLI > env > file > defaults)
-    #[arg(long, env = "FERROMQ_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "FERROMQ_CONFIG", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Log filter, e.g. `info` or `ferromq=debug` [default: info]
     #[arg(long, env = "FERROMQ_LOG_LEVEL", value_name = "LEVEL")]
@@ -60,6 +60,9 @@ struct Cli {
     /// MQTT over secure WebSocket listener address (TLS settings as above), or `off` [default: off]
     #[arg(long, env = "FERROMQ_MQTT_WSS_LISTEN", value_name = "ADDR")]
     mqtt_wss_listen: Option<Listen>,
+    /// Administration commands; without one, the broker runs.
+    #[command(subcommand)]
+    command: Option<ferromq::admin::Command>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,6 +86,19 @@ fn main() -> anyhow::Result<()> {
         mqtt_wss_listen: cli.mqtt_wss_listen,
     };
     let config = Config::load(cli.config.as_deref(), overrides)?;
+    if let Some(command) = &cli.command {
+        // Administration: edit the data dir's access file and exit, no broker, no logging.
+        match ferromq::admin::run(command, &config.data_dir) {
+            Ok(out) => {
+                print!("{out}");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     tracing_subscriber::fmt()
         // Colour codes only for a terminal: log files and pipes get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))

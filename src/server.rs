@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::{Authenticator, DefaultPolicy};
+use crate::auth::Authenticator;
 use crate::broker::Core;
 use crate::config::{Config, Listen};
 use crate::transport::tls::{TlsAcceptor, TlsError};
@@ -56,15 +56,21 @@ impl RunningBroker {
     /// Binds the configured listeners and starts serving. Logs one line per listener with the
     /// address actually bound (so port 0 reports the real port).
     pub async fn start(config: Config) -> Result<RunningBroker, ServerError> {
-        Self::start_with_auth(config, Arc::new(DefaultPolicy)).await
+        let core = Core::new(&config)?;
+        Self::serve(config, core).await
     }
 
-    /// `start` with another login policy than the built-in one.
+    /// `start` with another login policy than the configured users (permissions and ACLs
+    /// still apply); see `AccessControl::with_login`.
     pub async fn start_with_auth(
         config: Config,
-        auth: Arc<dyn Authenticator>,
+        login: Arc<dyn Authenticator>,
     ) -> Result<RunningBroker, ServerError> {
-        let core = Core::with_auth(&config, auth)?;
+        let core = Core::with_auth(&config, login)?;
+        Self::serve(config, core).await
+    }
+
+    async fn serve(config: Config, core: Arc<Core>) -> Result<RunningBroker, ServerError> {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mqtt = crate::mqtt::Mqtt::new(Arc::clone(&core));
@@ -282,9 +288,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let mut signals = Signals::install()?;
     let broker = RunningBroker::start(config).await?;
     while let Signal::Reload = signals.wait().await {
+        // As Mosquitto, SIGHUP re-reads the access and ACL files (the access file is also
+        // re-read at a login after it changed) and the TLS files.
+        tracing::info!("SIGHUP: reloading users, permissions and ACLs");
+        broker.core().auth.reload();
         match &broker.tls {
             Some(tls) => crate::transport::reload::reload_now(tls, "SIGHUP"),
-            None => tracing::info!("SIGHUP: no TLS listener, nothing to reload"),
+            None => tracing::info!("SIGHUP: no TLS listener, no certificates to reload"),
         }
     }
     tracing::info!("shutting down");
@@ -293,8 +303,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// SIGINT and SIGTERM (stop) and SIGHUP (reload TLS certificates), installed before the
-/// listeners start.
+/// SIGINT and SIGTERM (stop) and SIGHUP (reload TLS certificates, users, permissions and
+/// ACLs), installed before the listeners start.
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,

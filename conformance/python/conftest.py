@@ -37,12 +37,13 @@ class Broker:
     `amqps_port` its TLS ports (when started with `tls_args`); `log()` its output so far."""
 
     def __init__(self, workdir, config=None, start_timeout=15.0, tls_args=None, log_level="info",
-                 listeners=()):
+                 listeners=(), extra_toml=None):
         binary = broker_binary()
         if not binary.exists():
             pytest.fail(f"broker binary {binary} not found: run `cargo build` or set FERROMQ_BIN")
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = dict(config or {})
+        self.data_dir = workdir / "data"
         cmd = [
             str(binary),
             "--mqtt-listen", "127.0.0.1:0",
@@ -57,9 +58,11 @@ class Broker:
         for name in listeners:
             cmd += [_LISTEN_FLAGS[name], "127.0.0.1:0"]
             self._expected.add(name)
-        if self.config:
+        if self.config or extra_toml:
+            # `extra_toml` (tables such as [auth] or [[users]]) follows the [mqtt] keys.
             path = workdir / "ferromq.toml"
-            path.write_text("[mqtt]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in self.config.items()))
+            path.write_text("[mqtt]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in self.config.items())
+                            + (extra_toml or ""))
             cmd += ["--config", str(path)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FERROMQ_") and k != "RUST_LOG"}
         env["NO_COLOR"] = "1"
@@ -151,11 +154,12 @@ def _toml(value):
 
 @pytest.fixture
 def make_broker(request, tmp_path):
-    """Factory: `make_broker(sys_interval_secs=1, ...)` starts a broker with those `[mqtt]` keys."""
+    """Factory: `make_broker(sys_interval_secs=1, ...)` starts a broker with those `[mqtt]` keys;
+    `extra_toml=` adds other tables to its config file."""
     brokers = request.node.__dict__.setdefault("_ferromq_brokers", [])
 
-    def start(listeners=(), **config):
-        b = Broker(tmp_path / f"broker{len(brokers)}", config, listeners=listeners)
+    def start(listeners=(), extra_toml=None, **config):
+        b = Broker(tmp_path / f"broker{len(brokers)}", config, listeners=listeners, extra_toml=extra_toml)
         brokers.append(b)
         return b
 

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 pub mod amqp;
+pub mod auth;
 pub mod process;
 pub mod rawamqp;
 pub mod tls;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferromq::auth::{Authenticator, Credentials, Decision, DefaultPolicy};
+use ferromq::auth::{AccessControl, Authenticator, Credentials, Decision};
 use ferromq::config::{ClientCertMode, Config, Listen};
 use ferromq::RunningBroker;
 use rumqttc::{
@@ -69,7 +69,7 @@ pub fn config(certs: &Path, mode: ClientCertMode) -> Config {
 
 /// Starts a broker from `config` with a recording authenticator.
 pub async fn broker(config: Config) -> (RunningBroker, Arc<Recorder>) {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder::new(&config));
     let b = RunningBroker::start_with_auth(config, recorder.clone())
         .await
         .expect("TLS broker starts");
@@ -89,14 +89,23 @@ pub struct Login {
     pub tls_identity: Option<String>,
 }
 
-/// Records each login, then decides as [`DefaultPolicy`].
-#[derive(Debug, Default)]
+/// Records each login, then decides as the broker's own access control would.
+#[derive(Debug)]
 pub struct Recorder {
     /// Logins seen, in order.
     pub logins: Mutex<Vec<Login>>,
+    decides: AccessControl,
 }
 
 impl Recorder {
+    /// A recorder deciding as a broker with `config` would.
+    pub fn new(config: &Config) -> Recorder {
+        Recorder {
+            logins: Mutex::new(Vec::new()),
+            decides: AccessControl::new(config),
+        }
+    }
+
     /// The logins so far.
     pub fn seen(&self) -> Vec<Login> {
         self.logins.lock().expect("not poisoned").clone()
@@ -111,7 +120,7 @@ impl Authenticator for Recorder {
             has_password: c.password.is_some(),
             tls_identity: c.tls_identity.map(str::to_owned),
         });
-        DefaultPolicy.authenticate(c)
+        self.decides.authenticate(c)
     }
 }
 

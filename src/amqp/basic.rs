@@ -100,7 +100,7 @@ impl Connection {
             return self.reply_consume(id, tag, &m, wbuf);
         }
         let (queue_name, handle) = self.lookup_queue(id, &m.queue, mid)?;
-        let priority = consumer_priority(&m.arguments, &self.core.vhost.name, &queue_name)?;
+        let priority = consumer_priority(&m.arguments, &self.vhost.name, &queue_name)?;
         // Unique across connections and channels: the queue tells consumers apart by it.
         let queue_tag = ConsumerTag(format!("{}/{}/{}", self.id.0, id.0, tag).into());
         let backlog = Arc::new(AtomicUsize::new(0));
@@ -140,7 +140,7 @@ impl Connection {
         };
         if let Err(e) = handle.consume_with(queue_tag, sink, options).await {
             self.channel(id)?.consumers.remove(&tag);
-            let e = self.core.vhost.consume_error(&queue_name, e);
+            let e = self.vhost.consume_error(&queue_name, e);
             return Err(AmqpError::from_vhost(e, mid));
         }
         // consume-ok reaches the socket before any delivery: the mailbox is read only after
@@ -154,7 +154,7 @@ impl Connection {
                 }),
             )?;
         }
-        self.core.vhost.consumer_added(&queue_name);
+        self.vhost.consumer_added(&queue_name);
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl Connection {
             }
             // Unacked deliveries stay with the channel, to be acked or rejected (0-9-1 basic.cancel).
             consumer.queue.cancel(consumer.queue_tag, false).await;
-            self.core.vhost.consumer_removed(&consumer.queue_name);
+            self.vhost.consumer_removed(&consumer.queue_name);
         }
         if m.no_wait {
             return Ok(());
@@ -461,7 +461,6 @@ impl Connection {
     ) -> Result<(String, crate::broker::queue::QueueHandle), AmqpError> {
         let queue_name = self.queue_name(id, name, mid)?;
         let handle = self
-            .core
             .vhost
             .queue(&queue_name, self.id)
             .map_err(|e| AmqpError::from_vhost(e, mid))?;

@@ -38,6 +38,8 @@ const CLOSE_OK_WAIT: Duration = Duration::from_secs(1);
 pub struct Connection {
     /// The routing core.
     pub core: Arc<Core>,
+    /// The vhost this connection opened.
+    pub vhost: Arc<crate::broker::vhost::Vhost>,
     /// The AMQP adapter's shared state (direct reply-to registry).
     pub adapter: Arc<super::Amqp>,
     /// This connection's id (exclusive queue ownership).
@@ -62,6 +64,8 @@ pub struct Connection {
     pub verdict_tx: mpsc::UnboundedSender<Undecided>,
     /// Delivery acknowledgement timeout (RabbitMQ `consumer_timeout`).
     pub consumer_timeout: Duration,
+    /// The user's permission on the vhost, cached (`access.rs`).
+    pub grant: super::access::Grant,
 }
 
 /// A confirmed publish waiting for its queues' answer: channel, confirm epoch, sequence number.
@@ -133,6 +137,7 @@ pub async fn run<S>(
     tokio::spawn(await_verdicts(undecided, decided_tx));
     let consumer_timeout = Duration::from_millis(core.config.amqp.consumer_timeout_ms);
     let mut conn = Connection {
+        vhost: Arc::clone(&tuned.host),
         consumer_timeout,
         core,
         adapter,
@@ -144,6 +149,7 @@ pub async fn run<S>(
         pending: Vec::new(),
         verdicts: Vec::new(),
         verdict_tx,
+        grant: Default::default(),
     };
     let result = conn
         .serve(&mut io, &mut deliveries, &mut decided, &mut shutdown)
@@ -443,6 +449,7 @@ impl Connection {
         wbuf: &mut bytes::BytesMut,
     ) -> Result<(), AmqpError> {
         let mid = method.id();
+        self.authorize(id, &method)?;
         match method {
             Method::ChannelClose(_) => {
                 self.release_channel(id).await;
@@ -537,7 +544,7 @@ impl Connection {
         for consumer in channel.consumers.into_values() {
             // Cancel first, so requeued messages cannot come back to this consumer.
             consumer.queue.cancel(consumer.queue_tag, true).await;
-            self.core.vhost.consumer_removed(&consumer.queue_name);
+            self.vhost.consumer_removed(&consumer.queue_name);
         }
         // Highest tag first, so the requeued messages keep their order (see basic_ack).
         for u in channel.unacked.into_values().rev() {
@@ -580,7 +587,7 @@ impl Connection {
         for id in ids {
             self.release_channel(ChannelId(id)).await;
         }
-        self.core.vhost.connection_closed(self.id);
+        self.vhost.connection_closed(self.id);
     }
 
     fn on_outbound(&mut self, out: Outbound, wbuf: &mut bytes::BytesMut) -> Result<(), AmqpError> {

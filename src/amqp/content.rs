@@ -167,7 +167,7 @@ impl Connection {
         );
         // RabbitMQ's MQTT plugin: an AMQP publish to the MQTT exchange with header
         // `x-mqtt-retain: true` is retained for MQTT subscribers.
-        let vhost = &self.core.vhost;
+        let vhost = &self.vhost;
         message.retain =
             *exchange == *vhost.mqtt_exchange().name && translate::wants_retain(&message);
         let message = Arc::new(message);
@@ -180,7 +180,6 @@ impl Connection {
         // The shared result as is: `dispatch` merges a destination reached twice, so a
         // deduplicated copy would only repeat that work.
         let bindings = self
-            .core
             .vhost
             .route_shared(&exchange, &message)
             .map_err(|e| AmqpError::from_vhost(e, method_id(60, 40)))?;
@@ -198,7 +197,6 @@ impl Connection {
         let (reached, verdict) = if confirming {
             // Only confirm-mode publishers need to learn of queues refusing the message.
             let d = self
-                .core
                 .vhost
                 .dispatch_with_outcome(&message, &bindings, &mut self.pending);
             (d.reached, d.verdict)

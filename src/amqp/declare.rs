@@ -53,8 +53,7 @@ impl Connection {
             internal: m.internal,
             arguments: headers_from_table(m.arguments),
         };
-        self.core
-            .vhost
+        self.vhost
             .declare_exchange(&name, settings, m.passive)
             .map_err(|e| AmqpError::from_vhost(e, mid))?;
         reply(
@@ -71,8 +70,7 @@ impl Connection {
         m: ExchangeDelete,
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
-        self.core
-            .vhost
+        self.vhost
             .delete_exchange(&text(&m.exchange), m.if_unused)
             .map_err(|e| AmqpError::from_vhost(e, method_id(40, 20)))?;
         reply(
@@ -90,8 +88,7 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let key = text(&m.routing_key);
-        self.core
-            .vhost
+        self.vhost
             .bind_exchange(
                 &text(&m.destination),
                 &text(&m.source),
@@ -109,8 +106,7 @@ impl Connection {
         wbuf: &mut BytesMut,
     ) -> Result<(), AmqpError> {
         let key = text(&m.routing_key);
-        self.core
-            .vhost
+        self.vhost
             .unbind_exchange(
                 &text(&m.destination),
                 &text(&m.source),
@@ -142,7 +138,7 @@ impl Connection {
         if !exists {
             return Err(AmqpError::channel(
                 reply_code::NOT_FOUND,
-                format!("no queue '{name}' in vhost '{}'", self.core.vhost.name),
+                format!("no queue '{name}' in vhost '{}'", self.vhost.name),
                 Some(method_id(50, 10)),
             ));
         }
@@ -173,7 +169,6 @@ impl Connection {
             ..QueueSettings::default()
         };
         let info = self
-            .core
             .vhost
             .declare_queue(&name, settings, m.passive, self.id)
             .map_err(|e| AmqpError::from_vhost(e, method_id(50, 10)))?;
@@ -200,8 +195,7 @@ impl Connection {
         let mid = method_id(50, 20);
         let queue = self.queue_name(id, &m.queue, mid)?;
         let key = text(&m.routing_key);
-        self.core
-            .vhost
+        self.vhost
             .bind_queue(
                 &queue,
                 &text(&m.exchange),
@@ -222,8 +216,7 @@ impl Connection {
         let mid = method_id(50, 50);
         let queue = self.queue_name(id, &m.queue, mid)?;
         let key = text(&m.routing_key);
-        self.core
-            .vhost
+        self.vhost
             .unbind_queue(
                 &queue,
                 &text(&m.exchange),
@@ -244,7 +237,6 @@ impl Connection {
         let mid = method_id(50, 30);
         let queue = self.queue_name(id, &m.queue, mid)?;
         let purged = self
-            .core
             .vhost
             .purge_queue(&queue, self.id)
             .await
@@ -268,7 +260,6 @@ impl Connection {
         let mid = method_id(50, 40);
         let queue = self.queue_name(id, &m.queue, mid)?;
         let dropped = self
-            .core
             .vhost
             .delete_queue(&queue, m.if_unused, m.if_empty, self.id)
             .await

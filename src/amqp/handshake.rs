@@ -3,6 +3,7 @@
 //! negotiated limits; refuses wrong headers, bad logins and unknown vhosts as RabbitMQ does.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ferromq_amqp::{
@@ -13,7 +14,8 @@ use ferromq_amqp::{
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::reply_code::AmqpError;
-use crate::auth::{Credentials, Decision};
+use crate::auth::{Credentials, Decision, VhostAccess};
+use crate::broker::vhost::Vhost;
 use crate::broker::Core;
 use crate::connection::Framed;
 use crate::transport::TlsInfo;
@@ -35,6 +37,8 @@ pub struct Negotiated {
     pub heartbeat: u16,
     /// The authenticated user.
     pub user: String,
+    /// The vhost opened.
+    pub host: Arc<Vhost>,
     /// The client's `connection_name` (for logs).
     pub client_name: Option<String>,
 }
@@ -104,24 +108,23 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         };
         return refuse(io, peer, &capabilities, &text).await;
     };
-    let decision = core.auth.authenticate(&Credentials {
-        protocol: "amqp",
-        client_id: "",
-        username: Some(&user),
-        password: password.as_deref(),
-        peer,
-        tls_identity,
-    });
-    if decision
-        != (Decision::Allow {
-            user: Some(user.clone()),
+    let decision = core
+        .auth
+        .login(&Credentials {
+            protocol: "amqp",
+            client_id: "",
+            username: Some(&user),
+            password: password.as_deref(),
+            peer,
+            tls_identity,
         })
-    {
+        .await;
+    let Decision::Allow { user: Some(user) } = decision else {
         let text = format!(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
         );
         return refuse(io, peer, &capabilities, &text).await;
-    }
+    };
 
     send(
         io,
@@ -161,19 +164,36 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(unexpected("connection.open"));
     };
     let vhost = String::from_utf8_lossy(open.virtual_host.as_bytes()).into_owned();
-    if vhost != core.vhost.name {
-        return Err(AmqpError::connection(
-            reply_code::NOT_ALLOWED,
-            format!("vhost '{vhost}' not found"),
-            Some(open_id()),
-        ));
-    }
+    // RabbitMQ's vhost access check: the vhost must exist and the user needs permissions
+    // there; both refusals are 530 connection errors.
+    let opened = match core.auth.vhost_access(Some(&user), &vhost) {
+        VhostAccess::Allowed(_) => match core.vhost_named(&vhost) {
+            Some(host) => Ok(host),
+            None => Err(format!("vhost '{vhost}' not found")),
+        },
+        VhostAccess::NoSuchVhost => Err(format!("vhost '{vhost}' not found")),
+        VhostAccess::Refused => Err(format!(
+            "access to vhost '{vhost}' refused for user '{user}'"
+        )),
+    };
+    let host = match opened {
+        Ok(host) => host,
+        Err(text) => {
+            tracing::warn!(%peer, %user, "AMQP: {text}");
+            return Err(AmqpError::connection(
+                reply_code::NOT_ALLOWED,
+                text,
+                Some(open_id()),
+            ));
+        }
+    };
     send(io, Method::ConnectionOpenOk(ConnectionOpenOk))?;
     Ok(Some(Negotiated {
         frame_max,
         channel_max,
         heartbeat: tune.heartbeat,
         user,
+        host,
         client_name,
     }))
 }

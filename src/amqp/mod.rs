@@ -3,8 +3,9 @@
 //! channel dispatch, one file per class of methods (`declare.rs`, `basic.rs`, `content.rs`),
 //! `translate.rs` maps content to core messages, `reply_code.rs` maps errors to reply codes.
 //! RabbitMQ extensions: `reply_to.rs` (direct reply-to), `ack_timeout.rs` (delivery
-//! acknowledgement timeout).
+//! acknowledgement timeout), `access.rs` (permission checks before each method).
 
+mod access;
 mod ack_timeout;
 mod basic;
 mod channel;

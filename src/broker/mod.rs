@@ -12,11 +12,12 @@ pub mod retain;
 pub mod routing_key;
 pub mod topic_index;
 pub mod vhost;
+mod vhosts;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::auth::{Authenticator, DefaultPolicy};
+use crate::auth::{AccessControl, Authenticator};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{MemoryStore, MessageStore, StoreError};
@@ -30,15 +31,18 @@ pub struct ConnectionId(pub u64);
 pub struct Core {
     /// The configuration the broker started with.
     pub config: Arc<Config>,
-    /// The default vhost `/` (the only one until vhosts can be created).
+    /// The default vhost `/`.
     pub vhost: Arc<vhost::Vhost>,
+    /// Other vhosts, created when first opened (`vhosts.rs`).
+    pub vhosts: dashmap::DashMap<String, Arc<vhost::Vhost>>,
     /// Broker-wide counters.
     pub metrics: Metrics,
-    /// The login hook.
-    pub auth: Arc<dyn Authenticator>,
-    /// Where queues outside the vhost's registry (MQTT shared-subscription groups) keep
-    /// persistent messages: transient until MQTT sessions are stored. Durable AMQP queues
-    /// write to the vhost's store (`Vhost::store`).
+    /// Logins, vhost permissions and MQTT ACLs.
+    pub auth: Arc<AccessControl>,
+    /// An in-memory store for the queues whose messages are not kept across restarts yet:
+    /// MQTT shared-subscription groups, and every queue of the vhosts other than `/` (durable
+    /// definitions and messages are kept for `/` only so far). Durable queues of `/` write to
+    /// its store (`Vhost::store`).
     pub store: Arc<dyn MessageStore>,
     /// When the broker started (for `$SYS/broker/uptime`).
     pub started: Instant,
@@ -49,14 +53,19 @@ impl Core {
     /// with what the store under `data_dir` recovered: durable exchanges, queues (with their
     /// unsettled messages) and bindings.
     pub fn new(config: &Config) -> Result<Arc<Core>, StoreError> {
-        Core::with_auth(config, Arc::new(DefaultPolicy))
+        Core::build(config, AccessControl::new(config))
     }
 
-    /// `new` with another login policy than the built-in one.
+    /// `new` with another login policy than the users of the configuration (permissions and
+    /// ACLs still apply as configured); see `AccessControl::with_login`.
     pub fn with_auth(
         config: &Config,
-        auth: Arc<dyn Authenticator>,
+        login: Arc<dyn Authenticator>,
     ) -> Result<Arc<Core>, StoreError> {
+        Core::build(config, AccessControl::new(config).with_login(login))
+    }
+
+    fn build(config: &Config, access: AccessControl) -> Result<Arc<Core>, StoreError> {
         let opened = crate::store::open(&config.data_dir, &config.store)?;
         let vhost = vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&opened.messages));
         if let Some((definitions, set)) = opened.definitions {
@@ -67,8 +76,9 @@ impl Core {
         Ok(Arc::new(Core {
             config: Arc::new(config.clone()),
             vhost,
+            vhosts: dashmap::DashMap::new(),
             metrics: Metrics::default(),
-            auth,
+            auth: Arc::new(access),
             store: Arc::new(MemoryStore::default()),
             started: Instant::now(),
         }))

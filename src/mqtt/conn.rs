@@ -53,6 +53,8 @@ pub struct Conn {
     pub ready: Vec<Ready>,
     /// Deliveries waiting for room in full queue inboxes; awaited before reading on.
     pub backpressure: Vec<Pending>,
+    /// What the client may publish and subscribe to.
+    pub access: super::access::ClientAccess,
 }
 
 /// How the connection ended.

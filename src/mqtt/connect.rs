@@ -11,10 +11,11 @@ use ferromq_mqtt::{ConnAck, Connect, Packet, Properties, ProtocolVersion, Reason
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
+use super::access::ClientAccess;
 use super::conn::Conn;
 use super::session::Session;
 use super::{alias, session_queue, subscribe, Mqtt};
-use crate::auth::{Credentials, Decision};
+use crate::auth::{Credentials, Decision, VhostAccess};
 use crate::connection::Framed;
 use crate::transport::TlsInfo;
 
@@ -100,6 +101,14 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     };
 
     let tls_identity = tls.and_then(|t| t.identity.as_deref());
+    // RabbitMQ's `vhost:username` convention selects the vhost; otherwise `[mqtt] vhost`.
+    let (vhost, named) = match connect.username.as_deref() {
+        Some(name) => match name.split_once(':') {
+            Some((vhost, user)) => (vhost, Some(user)),
+            None => (cfg.vhost.as_str(), Some(name)),
+        },
+        None => (cfg.vhost.as_str(), None),
+    };
     let (username, password) = if tls.is_some() && mqtt.core.config.tls.mqtt_identity_as_username {
         // Mosquitto's use_identity_as_username: the certificate names the user, the CONNECT
         // user name and password are ignored, and no certificate means no user.
@@ -115,16 +124,20 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     } else {
-        (connect.username.as_deref(), connect.password.as_deref())
+        (named, connect.password.as_deref())
     };
-    let decision = mqtt.core.auth.authenticate(&Credentials {
-        protocol: "mqtt",
-        client_id: &client_id,
-        username,
-        password,
-        peer,
-        tls_identity,
-    });
+    let decision = mqtt
+        .core
+        .auth
+        .login(&Credentials {
+            protocol: "mqtt",
+            client_id: &client_id,
+            username,
+            password,
+            peer,
+            tls_identity,
+        })
+        .await;
     let user = match decision {
         Decision::Allow { user } => user,
         Decision::BadCredentials => {
@@ -140,6 +153,36 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
     };
+    let permission = match mqtt.core.auth.vhost_access(user.as_deref(), vhost) {
+        VhostAccess::Allowed(p) => p,
+        VhostAccess::NoSuchVhost => {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "no such vhost");
+            return None;
+        }
+        VhostAccess::Refused => {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "access to vhost refused");
+            return None;
+        }
+    };
+    let Some(host) = mqtt.core.vhost_named(vhost) else {
+        refuse(io, ReasonCode::NOT_AUTHORIZED, "no such vhost");
+        return None;
+    };
+    // From here on the client lives in its vhost: sessions, subscriptions, publishes.
+    let mqtt = &mqtt.in_vhost(host);
+    let access = ClientAccess::new(
+        user.as_deref(),
+        permission.as_deref(),
+        mqtt.core.auth.client_acl(user.as_deref(), &client_id),
+        &mqtt.vhost.mqtt_exchange().name,
+    );
+    if let Some(will) = &connect.will {
+        // As Mosquitto: a will the client could not publish itself refuses the connection.
+        if !access.may_publish(&will.topic) {
+            refuse(io, ReasonCode::NOT_AUTHORIZED, "will topic not authorized");
+            return None;
+        }
+    }
 
     if !version.is_v5() && connect.keep_alive > cfg.max_keepalive_secs {
         // A v3 client cannot be told to use a shorter keep alive (v5 gets Server Keep Alive),
@@ -231,6 +274,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         kick,
         ready: Vec::new(),
         backpressure: Vec::new(),
+        access,
     };
     if session_present {
         super::deliver::resend_inflight(&mut conn, &mut io.wbuf);
@@ -299,7 +343,7 @@ fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (A
         None if !present => {
             // No session: a queue left under the session queue's name (by a session of an
             // earlier broker run) holds nothing this client may receive [MQTT-3.2.2-2].
-            let vhost = &mqtt.core.vhost;
+            let vhost = &mqtt.vhost;
             if let Some(stale) = vhost.queue_handle(&session_queue::queue_name(client_id)) {
                 vhost.delete_queue_now(&stale);
             }

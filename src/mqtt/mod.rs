@@ -1,7 +1,10 @@
 //! The MQTT adapter: serves MQTT 3.1, 3.1.1 and 5.0 on one listener (the version is read from
 //! CONNECT) and translates packets into calls on the protocol-neutral core. One handler file
-//! per packet kind; `conn.rs` owns the connection loop; `session.rs` the session state.
+//! per packet kind; `conn.rs` owns the connection loop; `session.rs` the session state;
+//! `access.rs` what a client may publish and subscribe to (ACLs, vhost permissions). A client
+//! works in the vhost its CONNECT selected: one `Mqtt` state per vhost.
 
+mod access;
 mod ack;
 mod alias;
 mod conn;
@@ -28,15 +31,21 @@ use tokio::sync::watch;
 use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
+use crate::broker::vhost::Vhost;
 use crate::broker::Core;
 use crate::transport::TlsInfo;
 use session::Session;
 use shared::SharedGroup;
 
-/// State the MQTT connections of one broker share.
+/// State the MQTT connections of one vhost share (the broker's default vhost's holds the
+/// others', created when a client first selects one with `vhost:user`).
 pub struct Mqtt {
     /// The routing core.
     pub core: Arc<Core>,
+    /// The vhost these clients publish and subscribe in.
+    pub vhost: Arc<Vhost>,
+    /// The adapter state of other vhosts, by name (only the default vhost's has entries).
+    vhosts: DashMap<String, Arc<Mqtt>>,
     /// Sessions by client identifier.
     pub sessions: DashMap<Arc<str>, Arc<Session>>,
     /// Shared-subscription groups by (group, filter).
@@ -45,14 +54,38 @@ pub struct Mqtt {
 }
 
 impl Mqtt {
-    /// Adapter state over `core`.
+    /// Adapter state over `core`, for its default vhost.
     pub fn new(core: Arc<Core>) -> Arc<Mqtt> {
+        let vhost = Arc::clone(&core.vhost);
+        Mqtt::for_vhost(core, vhost)
+    }
+
+    fn for_vhost(core: Arc<Core>, vhost: Arc<Vhost>) -> Arc<Mqtt> {
         Arc::new(Mqtt {
             core,
+            vhost,
+            vhosts: DashMap::new(),
             sessions: DashMap::new(),
             shared: DashMap::new(),
             next_generation: AtomicU64::new(1),
         })
+    }
+
+    /// The adapter state of `vhost`: this one for the default vhost, else one per vhost, so
+    /// client identifiers, sessions and shared groups are per vhost (as RabbitMQ's).
+    pub fn in_vhost(self: &Arc<Self>, vhost: Arc<Vhost>) -> Arc<Mqtt> {
+        if Arc::ptr_eq(&vhost, &self.vhost) {
+            return Arc::clone(self);
+        }
+        let mut entry = self
+            .vhosts
+            .entry(vhost.name.to_string())
+            .or_insert_with(|| Mqtt::for_vhost(Arc::clone(&self.core), Arc::clone(&vhost)));
+        if !Arc::ptr_eq(&entry.vhost, &vhost) {
+            // The vhost was deleted and added again: its old clients' state goes with the old one.
+            *entry = Mqtt::for_vhost(Arc::clone(&self.core), vhost);
+        }
+        Arc::clone(&entry)
     }
 
     fn next_generation(&self) -> u64 {
@@ -65,7 +98,7 @@ impl Mqtt {
     /// destinations reached. Deliveries to full queue inboxes land in `pending`: the caller
     /// awaits them before reading on.
     pub fn publish(&self, message: Arc<Message>, pending: &mut Vec<Pending>) -> usize {
-        let vhost = &self.core.vhost;
+        let vhost = &self.vhost;
         vhost.update_retained(&message);
         let bindings = vhost.route_mqtt(&message);
         dispatch(&message, &bindings, pending)

@@ -26,6 +26,10 @@ impl Conn {
         publish.properties.topic_alias = None;
         Metrics::add(&self.mqtt.core.metrics.messages_received, 1);
         let packet_id = publish.packet_id;
+        if !self.access.may_publish(&publish.topic) {
+            self.refuse_publish(&publish, wbuf);
+            return Ok(());
+        }
         match (publish.qos, packet_id) {
             (QoS::AtMostOnce, _) => {
                 self.route(publish);
@@ -84,8 +88,27 @@ impl Conn {
         self.send(wbuf, &Packet::PubComp(response(rel.packet_id, reason)));
     }
 
+    /// A PUBLISH the client may not send: dropped, with v5's 0x87 in PUBACK / PUBREC; v3
+    /// gets the usual acknowledgement (its QoS 2 id is remembered so PUBREL completes).
+    fn refuse_publish(&mut self, publish: &Publish, wbuf: &mut BytesMut) {
+        tracing::info!(peer = %self.peer, client_id = %self.session.client_id,
+            user = self.access.user.as_deref().unwrap_or(""), topic = %publish.topic,
+            "MQTT PUBLISH refused by ACL / permissions");
+        let reason = super::reason::denied_publish(self.version);
+        match (publish.qos, publish.packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => self.send(wbuf, &Packet::PubAck(response(id, reason))),
+            (QoS::ExactlyOnce, Some(id)) => {
+                if reason == ReasonCode::SUCCESS {
+                    self.session.lock().inbound_qos2.insert(id.get());
+                }
+                self.send(wbuf, &Packet::PubRec(response(id, reason)));
+            }
+            _ => {}
+        }
+    }
+
     fn route(&mut self, publish: Publish) -> usize {
-        let exchange = &self.mqtt.core.vhost.mqtt_exchange().name;
+        let exchange = &self.mqtt.vhost.mqtt_exchange().name;
         let message = to_message(publish, &self.session.client_id, exchange, Instant::now());
         self.mqtt.publish(Arc::new(message), &mut self.backpressure)
     }

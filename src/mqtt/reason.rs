@@ -58,3 +58,23 @@ impl MqttError {
         matches!(self, MqttError::Decode(_) | MqttError::Protocol { .. })
     }
 }
+
+/// The code a SUBSCRIBE filter refused by ACL or permissions gets in SUBACK: v5 0x87 Not
+/// authorized; 3.1.1 has only 0x80 Failure [MQTT-3.9.3].
+pub fn denied_subscription(version: ferromq_mqtt::ProtocolVersion) -> ReasonCode {
+    if version.is_v5() {
+        ReasonCode::NOT_AUTHORIZED
+    } else {
+        ReasonCode::UNSPECIFIED_ERROR
+    }
+}
+
+/// The PUBACK / PUBREC code of a PUBLISH refused by ACL or permissions: v5 0x87 Not
+/// authorized; v3 cannot say no, so it is acknowledged and dropped (as Mosquitto does).
+pub fn denied_publish(version: ferromq_mqtt::ProtocolVersion) -> ReasonCode {
+    if version.is_v5() {
+        ReasonCode::NOT_AUTHORIZED
+    } else {
+        ReasonCode::SUCCESS
+    }
+}

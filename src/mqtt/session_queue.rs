@@ -65,8 +65,7 @@ impl SessionQueue {
             mqtt_session: true,
         };
         let info =
-            mqtt.core
-                .vhost
+            mqtt.vhost
                 .declare_queue(&queue_name(client_id), settings, false, MQTT_ADAPTER)?;
         Ok(SessionQueue {
             handle: info.handle,
@@ -75,7 +74,7 @@ impl SessionQueue {
 
     /// Binds the queue to the MQTT exchange with `filter` (an MQTT topic filter).
     pub fn bind(&self, mqtt: &Mqtt, filter: &str) {
-        let vhost = &mqtt.core.vhost;
+        let vhost = &mqtt.vhost;
         let exchange = vhost.mqtt_exchange().name.to_string();
         if let Err(e) = vhost.bind_queue(
             self.handle.name(),
@@ -91,7 +90,7 @@ impl SessionQueue {
 
     /// Removes the binding for `filter`.
     pub fn unbind(&self, mqtt: &Mqtt, filter: &str) {
-        let vhost = &mqtt.core.vhost;
+        let vhost = &mqtt.vhost;
         let exchange = vhost.mqtt_exchange().name.to_string();
         let _ = vhost.unbind_queue(
             self.handle.name(),
@@ -123,7 +122,7 @@ impl SessionQueue {
 
     /// The session ended: the queue goes with its bindings and messages.
     pub fn delete(&self, mqtt: &Mqtt) {
-        mqtt.core.vhost.delete_queue_now(&self.handle);
+        mqtt.vhost.delete_queue_now(&self.handle);
     }
 }
 

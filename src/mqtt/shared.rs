@@ -40,7 +40,7 @@ impl SharedGroup {
     /// dropped) and binds it to the MQTT exchange with `filter`. Fails only when an AMQP client
     /// declared a queue of that name with other arguments, or exclusively.
     pub fn new(mqtt: &Mqtt, group: &str, filter: &str) -> Result<Arc<SharedGroup>, VhostError> {
-        let vhost = &mqtt.core.vhost;
+        let vhost = &mqtt.vhost;
         let max = mqtt.core.config.mqtt.max_queued_messages;
         let mut arguments = Headers::new();
         arguments.push(
@@ -73,7 +73,7 @@ impl SharedGroup {
 
     /// The last member left: the queue goes, with its binding.
     pub fn delete(&self, mqtt: &Mqtt) {
-        mqtt.core.vhost.delete_queue_now(&self.queue);
+        mqtt.vhost.delete_queue_now(&self.queue);
     }
 
     /// Adds a member or updates its options; an online member starts consuming at once.

@@ -42,6 +42,14 @@ impl Conn {
                     "No Local on a shared subscription",
                 ));
             }
+            let plain_filter = shared.as_ref().map_or(f.filter.as_str(), |(_, flt)| flt);
+            if !self.access.may_subscribe(plain_filter) {
+                tracing::info!(peer = %self.peer, client_id = %self.session.client_id,
+                    user = self.access.user.as_deref().unwrap_or(""), filter = %f.filter,
+                    "MQTT SUBSCRIBE refused by ACL / permissions");
+                reasons.push(super::reason::denied_subscription(self.version));
+                continue;
+            }
             let subscription = Subscription {
                 options: f.options,
                 id,
@@ -125,7 +133,7 @@ impl Conn {
     fn send_retained(&self, f: &SubscribeFilter, id: Option<u32>) {
         let levels = routing_key::parse_mqtt_filter(&f.filter);
         let now = std::time::Instant::now();
-        for (_topic, message) in self.mqtt.core.vhost.retained.matching(&levels) {
+        for (_topic, message) in self.mqtt.vhost.retained.matching(&levels) {
             if message.is_expired(now) {
                 // An expired retained message is no longer sent (MQTT 5.0 section 3.3.2.3.3).
                 // It is not deleted here: a newer one may have replaced it meanwhile.
@@ -206,7 +214,7 @@ pub fn ensure_queue(mqtt: &Arc<Mqtt>, session: &Arc<Session>, durable: bool) {
             .map(|(f, sub)| (f.clone(), *sub))
             .collect()
     };
-    let exchange = mqtt.core.vhost.mqtt_exchange();
+    let exchange = mqtt.vhost.mqtt_exchange();
     for (filter, sub) in direct {
         exchange.unbind(
             BindingKey::Mqtt(&filter),
@@ -226,7 +234,7 @@ fn bind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subscriptio
     match queue {
         Some(q) => q.bind(mqtt, filter),
         None => {
-            mqtt.core.vhost.mqtt_exchange().bind(
+            mqtt.vhost.mqtt_exchange().bind(
                 BindingKey::Mqtt(filter),
                 Headers::empty(),
                 session_binding(session, sub),
@@ -246,7 +254,7 @@ fn session_binding(session: &Arc<Session>, s: Subscription) -> Binding {
 /// Removes one subscription's binding (or the session's membership of a shared group; the
 /// group's binding goes when its last member leaves).
 pub fn unbind(mqtt: &Arc<Mqtt>, session: &Arc<Session>, filter: &str, sub: Subscription) {
-    let exchange = mqtt.core.vhost.mqtt_exchange();
+    let exchange = mqtt.vhost.mqtt_exchange();
     match parse_shared(filter) {
         Some((group, shared_filter)) => {
             let key = (group.to_string(), shared_filter.to_string());

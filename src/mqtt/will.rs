@@ -38,7 +38,7 @@ pub fn publish(
             tracing::debug!(client_id = %client_id, "will cancelled: session resumed within the will delay");
             return;
         }
-        let exchange = &mqtt.core.vhost.mqtt_exchange().name;
+        let exchange = &mqtt.vhost.mqtt_exchange().name;
         let message = will_to_message(will, &client_id, exchange, Instant::now());
         mqtt.publish_and_wait(Arc::new(message)).await;
     });

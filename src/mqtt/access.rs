@@ -1,0 +1,50 @@
+//! What one MQTT client may do, settled at CONNECT: its user, the topic ACL rules with `%u` /
+//! `%c` filled in (`auth::acl`), and, for a named user, RabbitMQ's vhost permissions on the
+//! MQTT exchange (publishing needs write on it, subscribing read, as RabbitMQ's MQTT plugin
+//! checks). Anonymous clients are bound by the ACL only. Checked on PUBLISH, SUBSCRIBE and
+//! the will; the codes for a refusal come from `reason.rs`.
+
+use std::sync::Arc;
+
+use crate::auth::acl::ClientAcl;
+use crate::auth::permissions::{Access, Permission, Resource};
+
+/// One client's grants.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAccess {
+    /// The authenticated user (`None` = anonymous).
+    pub user: Option<Arc<str>>,
+    acl: Option<ClientAcl>,
+    exchange_write: bool,
+    exchange_read: bool,
+}
+
+impl ClientAccess {
+    /// Grants for `user` with `permission` on the vhost (`None` for anonymous clients, which
+    /// vhost permissions do not bind) and `acl` (`None` when no ACL file is configured).
+    pub fn new(
+        user: Option<&str>,
+        permission: Option<&Permission>,
+        acl: Option<ClientAcl>,
+        exchange: &str,
+    ) -> ClientAccess {
+        let allows =
+            |access| permission.is_none_or(|p| p.allows(access, Resource::Exchange, exchange));
+        ClientAccess {
+            user: user.map(Arc::from),
+            acl,
+            exchange_write: allows(Access::Write),
+            exchange_read: allows(Access::Read),
+        }
+    }
+
+    /// May the client publish to `topic`?
+    pub fn may_publish(&self, topic: &str) -> bool {
+        self.exchange_write && self.acl.as_ref().is_none_or(|a| a.may_publish(topic))
+    }
+
+    /// May the client subscribe to `filter` (without any `$share/group/` prefix)?
+    pub fn may_subscribe(&self, filter: &str) -> bool {
+        self.exchange_read && self.acl.as_ref().is_none_or(|a| a.may_subscribe(filter))
+    }
+}
