@@ -71,7 +71,7 @@ pub struct MqttArgs {
     /// Fixed total publish rate in msg/s (latency mode); unlimited if absent.
     #[arg(long)]
     pub rate: Option<u64>,
-    /// Messages a publisher may be ahead of its slowest receivers.
+    /// Messages a subscriber may be behind its publishers (shared evenly by the publishers).
     #[arg(long, default_value_t = 1000)]
     pub window: u64,
     /// QoS 1 publishes a publisher may have unacknowledged.

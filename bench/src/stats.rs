@@ -145,8 +145,13 @@ impl Report {
 
     /// One human-readable line.
     pub fn line(&self) -> String {
+        // Idle-connection runs count connections and time the connect handshake.
+        let (unit, what) = match self.rss_per_conn {
+            Some(_) => ("conn", "connect"),
+            None => ("msg", "latency"),
+        };
         let mut s = format!(
-            "published {} delivered {} in {:.2}s: {:.0} msg/s, latency p50 {} p99 {} p99.9 {}",
+            "published {} delivered {} in {:.2}s: {:.0} {unit}/s, {what} p50 {} p99 {} p99.9 {}",
             self.published,
             self.delivered,
             self.elapsed.as_secs_f64(),
@@ -156,7 +161,7 @@ impl Report {
             fmt_us(self.p999),
         );
         if let Some(cpu) = self.cpu_us_per_msg() {
-            s += &format!(", broker CPU {cpu:.2} µs/msg");
+            s += &format!(", broker CPU {cpu:.2} µs/{unit}");
         }
         if let Some(rss) = self.broker_rss {
             s += &format!(", broker RSS {:.1} MiB", rss as f64 / (1024.0 * 1024.0));

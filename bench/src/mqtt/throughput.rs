@@ -67,8 +67,11 @@ pub async fn run(args: &MqttArgs, addr: &str, pid: Option<u32>) -> Result<Report
             qos: args.qos,
             size: args.size,
             rate: args.rate.map(|r| r as f64 / f64::from(args.pubs)),
+            // The window bounds what one subscriber may be behind, so publishers share it:
+            // 100 publishers with a full window each would overflow a subscriber's queue
+            // (Mosquitto drops QoS 1 beyond max_queued_messages, 1000 by default).
             window: Window::new(
-                args.window,
+                args.window.div_ceil(u64::from(args.pubs)),
                 if args.qos > 0 { args.inflight } else { 0 },
                 u64::from(args.subs),
             ),
