@@ -9,5 +9,7 @@ mod durable_01_crash;
 mod durable_02_definitions;
 #[path = "durable/durable_03_segments.rs"]
 mod durable_03_segments;
+#[path = "durable/durable_04_mqtt.rs"]
+mod durable_04_mqtt;
 #[path = "durable/support.rs"]
 mod support;

@@ -55,6 +55,8 @@ pub struct Conn {
     pub backpressure: Vec<Pending>,
     /// What the client may publish and subscribe to.
     pub access: super::access::ClientAccess,
+    /// PUBACK / PUBREC waiting for their messages to be stored.
+    pub acks: super::publish_ack::PendingAcks,
 }
 
 /// How the connection ended.
@@ -205,6 +207,13 @@ impl Conn {
                     Err(e) => return Exit::WithWill(e.into()),
                 },
                 _ = session.wake.notified() => {}
+                _ = self.acks.front_ready() => {
+                    let mut ready = Vec::new();
+                    self.acks.take_ready(&mut ready);
+                    for packet in &ready {
+                        self.send(&mut io.wbuf, packet);
+                    }
+                }
                 _ = sleep_until(deadline) => return Exit::WithWill(MqttError::KeepAliveTimeout),
             }
         }

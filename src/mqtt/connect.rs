@@ -274,6 +274,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         kick,
         ready: Vec::new(),
         backpressure: Vec::new(),
+        acks: Default::default(),
         access,
     };
     if session_present {

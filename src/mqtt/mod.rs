@@ -11,6 +11,7 @@ mod conn;
 mod connect;
 mod deliver;
 mod publish;
+mod publish_ack;
 mod reason;
 pub mod session;
 pub mod session_queue;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
+use crate::broker::queue::Verdict;
 use crate::broker::vhost::Vhost;
 use crate::broker::Core;
 use crate::transport::TlsInfo;
@@ -102,6 +104,23 @@ impl Mqtt {
         vhost.update_retained(&message);
         let bindings = vhost.route_mqtt(&message);
         dispatch(&message, &bindings, pending)
+    }
+
+    /// `publish` for a QoS 1/2 message the publisher waits to have acknowledged: the queues
+    /// that keep it durably (or may refuse it) answer through the returned verdict, which
+    /// resolves once they stored it (after the fsync); PUBACK / PUBREC wait for it, so an
+    /// acknowledged message survives a crash. `None` when no such queue got it. With the store
+    /// in memory no queue answers, and this is `publish`.
+    pub fn publish_acknowledged(
+        &self,
+        message: Arc<Message>,
+        pending: &mut Vec<Pending>,
+    ) -> (usize, Option<Verdict>) {
+        let vhost = &self.vhost;
+        vhost.update_retained(&message);
+        let bindings = vhost.route_mqtt(&message);
+        let dispatched = vhost.dispatch_with_outcome(&message, &bindings, pending);
+        (dispatched.reached, dispatched.verdict)
     }
 
     /// `publish`, then waits for any full inbox (for publishers without a socket: wills, $SYS).

@@ -12,6 +12,7 @@ use ferromq_mqtt::{Packet, Properties, PubResponse, Publish, QoS, ReasonCode};
 use super::conn::Conn;
 use super::reason::MqttError;
 use super::translate::to_message;
+use crate::broker::queue::Verdict;
 use crate::metrics::Metrics;
 
 impl Conn {
@@ -35,9 +36,9 @@ impl Conn {
                 self.route(publish);
             }
             (QoS::AtLeastOnce, Some(id)) => {
-                let reached = self.route(publish);
+                let (reached, stored) = self.route_acknowledged(publish);
                 let reason = self.no_subscribers_reason(reached);
-                self.send(wbuf, &Packet::PubAck(response(id, reason)));
+                self.acknowledge(Packet::PubAck(response(id, reason)), stored, wbuf);
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 let first_time = {
@@ -54,13 +55,13 @@ impl Conn {
                     }
                     s.inbound_qos2.insert(id.get())
                 };
-                let reason = if first_time {
-                    let reached = self.route(publish);
-                    self.no_subscribers_reason(reached)
+                let (reason, stored) = if first_time {
+                    let (reached, stored) = self.route_acknowledged(publish);
+                    (self.no_subscribers_reason(reached), stored)
                 } else {
-                    ReasonCode::SUCCESS
+                    (ReasonCode::SUCCESS, None)
                 };
-                self.send(wbuf, &Packet::PubRec(response(id, reason)));
+                self.acknowledge(Packet::PubRec(response(id, reason)), stored, wbuf);
             }
             // The codec guarantees a packet identifier for QoS > 0.
             (_, None) => {
@@ -96,12 +97,14 @@ impl Conn {
             "MQTT PUBLISH refused by ACL / permissions");
         let reason = super::reason::denied_publish(self.version);
         match (publish.qos, publish.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.send(wbuf, &Packet::PubAck(response(id, reason))),
+            (QoS::AtLeastOnce, Some(id)) => {
+                self.acknowledge(Packet::PubAck(response(id, reason)), None, wbuf)
+            }
             (QoS::ExactlyOnce, Some(id)) => {
                 if reason == ReasonCode::SUCCESS {
                     self.session.lock().inbound_qos2.insert(id.get());
                 }
-                self.send(wbuf, &Packet::PubRec(response(id, reason)));
+                self.acknowledge(Packet::PubRec(response(id, reason)), None, wbuf);
             }
             _ => {}
         }
@@ -111,6 +114,21 @@ impl Conn {
         let exchange = &self.mqtt.vhost.mqtt_exchange().name;
         let message = to_message(publish, &self.session.client_id, exchange, Instant::now());
         self.mqtt.publish(Arc::new(message), &mut self.backpressure)
+    }
+
+    /// `route` for QoS 1/2: also the verdict of the queues that store the message durably.
+    fn route_acknowledged(&mut self, publish: Publish) -> (usize, Option<Verdict>) {
+        let exchange = &self.mqtt.vhost.mqtt_exchange().name;
+        let message = to_message(publish, &self.session.client_id, exchange, Instant::now());
+        self.mqtt
+            .publish_acknowledged(Arc::new(message), &mut self.backpressure)
+    }
+
+    /// Sends PUBACK / PUBREC now, or once the message is stored and those before it are sent.
+    fn acknowledge(&mut self, packet: Packet, stored: Option<Verdict>, wbuf: &mut BytesMut) {
+        if let Some(now) = self.acks.push(packet, stored) {
+            self.send(wbuf, &now);
+        }
     }
 
     /// v5 answers 0x10 when nobody received the message, as Mosquitto does.

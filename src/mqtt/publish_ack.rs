@@ -1,0 +1,53 @@
+//! PUBACK and PUBREC that wait for the message to be stored. A QoS 1/2 message routed to a
+//! durable queue (a persistent session's queue, an AMQP durable queue) is acknowledged only once
+//! that queue has it on disk, so an acknowledged message survives a crash; the connection keeps
+//! reading meanwhile. Acknowledgements leave in the order the PUBLISH packets came
+//! [MQTT-4.6.0-2], [MQTT-4.6.0-3], so one waiting for the disk holds back those behind it.
+
+use std::collections::VecDeque;
+
+use ferromq_mqtt::Packet;
+
+use crate::broker::queue::{Admission, Verdict};
+
+/// Acknowledgements not yet sent, oldest first.
+#[derive(Default)]
+pub struct PendingAcks {
+    queue: VecDeque<(Packet, Option<Verdict>)>,
+}
+
+impl PendingAcks {
+    /// Returns `packet` to send now if nothing waits (no verdict, nothing queued before it),
+    /// else queues it behind the others.
+    pub fn push(&mut self, packet: Packet, verdict: Option<Verdict>) -> Option<Packet> {
+        if verdict.is_none() && self.queue.is_empty() {
+            return Some(packet);
+        }
+        self.queue.push_back((packet, verdict));
+        None
+    }
+
+    /// Resolves once the oldest acknowledgement may go. Cancel-safe: the verdict stays.
+    pub async fn front_ready(&mut self) {
+        let Some((_, verdict)) = self.queue.front_mut() else {
+            return std::future::pending().await;
+        };
+        if let Some(v) = verdict {
+            if v.as_mut().await == Admission::Refused {
+                // A full subscriber queue refuses newer messages (Mosquitto's
+                // max_queued_messages); as in Mosquitto the publisher is not told.
+                tracing::debug!("a queue refused a message from MQTT; acknowledged anyway");
+            }
+            *verdict = None;
+        }
+    }
+
+    /// Takes every acknowledgement that may go now, in order.
+    pub fn take_ready(&mut self, out: &mut Vec<Packet>) {
+        while matches!(self.queue.front(), Some((_, None))) {
+            if let Some((packet, _)) = self.queue.pop_front() {
+                out.push(packet);
+            }
+        }
+    }
+}
