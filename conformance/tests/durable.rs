@@ -11,5 +11,7 @@ mod durable_02_definitions;
 mod durable_03_segments;
 #[path = "durable/durable_04_mqtt.rs"]
 mod durable_04_mqtt;
+#[path = "durable/durable_05_mqtt_session.rs"]
+mod durable_05_mqtt_session;
 #[path = "durable/support.rs"]
 mod support;

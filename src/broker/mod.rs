@@ -46,6 +46,11 @@ pub struct Core {
     pub store: Arc<dyn MessageStore>,
     /// When the broker started (for `$SYS/broker/uptime`).
     pub started: Instant,
+    /// Persistent MQTT sessions of `/` found in the definitions log, for the MQTT adapter to
+    /// resume (taken once).
+    pub recovered_mqtt_sessions: parking_lot::Mutex<
+        std::collections::BTreeMap<String, crate::store::definitions::MqttSessionDef>,
+    >,
 }
 
 impl Core {
@@ -68,7 +73,9 @@ impl Core {
     fn build(config: &Config, access: AccessControl) -> Result<Arc<Core>, StoreError> {
         let opened = crate::store::open(&config.data_dir, &config.store)?;
         let vhost = vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&opened.messages));
-        if let Some((definitions, set)) = opened.definitions {
+        let mut recovered_mqtt_sessions = std::collections::BTreeMap::new();
+        if let Some((definitions, mut set)) = opened.definitions {
+            recovered_mqtt_sessions = std::mem::take(&mut set.mqtt_sessions);
             vhost.restore(set);
             vhost.enable_definitions(definitions);
         }
@@ -81,6 +88,7 @@ impl Core {
             auth: Arc::new(access),
             store: Arc::new(MemoryStore::default()),
             started: Instant::now(),
+            recovered_mqtt_sessions: parking_lot::Mutex::new(recovered_mqtt_sessions),
         }))
     }
 }

@@ -219,6 +219,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         // QoS of its subscriptions, as RabbitMQ's MQTT plugin does.
         subscribe::ensure_queue(mqtt, &session, true);
     }
+    super::durable::record(mqtt, &session);
     subscribe::attach_queues(mqtt, &session);
 
     let mut keep_alive = connect.keep_alive;
@@ -387,12 +388,22 @@ pub fn release_session(
         return;
     }
     // Kept: a connection waiting to take it over may go on (an ended session tells it in
-    // `end_session`).
-    session.lock().releasing = false;
-    session.released.notify_waiters();
-    if expiry_secs == u32::MAX {
-        return;
+    // `end_session`). DISCONNECT may have changed the expiry: the record follows.
+    {
+        let mut s = session.lock();
+        s.releasing = false;
+        s.expiry_secs = expiry_secs;
     }
+    super::durable::record(mqtt, session);
+    session.released.notify_waiters();
+    if expiry_secs != u32::MAX {
+        expire_after(mqtt, session, epoch, expiry_secs);
+    }
+}
+
+/// Ends the offline session `expiry_secs` from now unless a connection resumed it meanwhile
+/// (its epoch moved on).
+pub(super) fn expire_after(mqtt: &Arc<Mqtt>, session: &Arc<Session>, epoch: u64, expiry_secs: u32) {
     let mqtt = Arc::clone(mqtt);
     let session = Arc::clone(session);
     tokio::spawn(async move {
@@ -433,6 +444,7 @@ fn end_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
         session.lock().queue = None;
         q.delete(mqtt);
     }
+    super::durable::forget(mqtt, session);
     // A connection waiting to take the session over finds it gone now.
     session.released.notify_waiters();
 }

@@ -10,6 +10,7 @@ mod alias;
 mod conn;
 mod connect;
 mod deliver;
+mod durable;
 mod publish;
 mod publish_ack;
 mod reason;
@@ -59,7 +60,9 @@ impl Mqtt {
     /// Adapter state over `core`, for its default vhost.
     pub fn new(core: Arc<Core>) -> Arc<Mqtt> {
         let vhost = Arc::clone(&core.vhost);
-        Mqtt::for_vhost(core, vhost)
+        let mqtt = Mqtt::for_vhost(core, vhost);
+        durable::restore(&mqtt);
+        mqtt
     }
 
     fn for_vhost(core: Arc<Core>, vhost: Arc<Vhost>) -> Arc<Mqtt> {

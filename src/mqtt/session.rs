@@ -131,6 +131,8 @@ pub struct SessionState {
     /// Between `detach` and the end of `connect::release_session`: the session is offline but
     /// whether it is kept or ended is not decided yet.
     pub releasing: bool,
+    /// The session is in the durable definitions (`durable`), to be deleted there when it ends.
+    pub recorded: bool,
     /// The queue the session's subscriptions bind, once it has one (see `session_queue`).
     pub queue: Option<Arc<SessionQueue>>,
     /// Parsed filters of `subscriptions`, for working out how a message from the queue is sent.
@@ -168,6 +170,7 @@ impl Session {
                 kick: None,
                 ended: false,
                 releasing: false,
+                recorded: false,
                 queue: None,
                 parsed: HashMap::new(),
                 outbox: VecDeque::new(),

@@ -81,6 +81,7 @@ impl Conn {
         for (f, id) in retained_for {
             self.send_retained(&f, id);
         }
+        super::durable::record(&self.mqtt, &self.session);
         Ok(())
     }
 
@@ -94,24 +95,15 @@ impl Conn {
     ) -> Option<bool> {
         let mqtt = &self.mqtt;
         if let Some((group, shared_filter)) = shared {
-            let g = match mqtt.shared.entry((group.clone(), shared_filter.clone())) {
-                dashmap::Entry::Occupied(e) => Arc::clone(e.get()),
-                dashmap::Entry::Vacant(e) => match SharedGroup::new(mqtt, &group, &shared_filter) {
-                    Ok(g) => Arc::clone(e.insert(g).value()),
-                    Err(error) => {
-                        tracing::warn!(client_id = %self.session.client_id, %filter, %error,
-                            "cannot declare the shared subscription's queue");
-                        return None;
-                    }
-                },
-            };
-            let previous = self
-                .session
-                .lock()
-                .subscriptions
-                .insert(filter.to_string(), subscription);
-            g.join(&self.session, binding_options(subscription));
-            return Some(previous.is_some());
+            let previous = self.session.lock().subscriptions.contains_key(filter);
+            return join_group(
+                mqtt,
+                &self.session,
+                filter,
+                (&group, &shared_filter),
+                subscription,
+            )
+            .then_some(previous);
         }
         let previous = self
             .session
@@ -163,6 +155,7 @@ impl Conn {
                 None => ReasonCode::NO_SUBSCRIPTION_EXISTED,
             });
         }
+        super::durable::record(&self.mqtt, &self.session);
         self.send(
             wbuf,
             &Packet::UnsubAck(UnsubAck {
@@ -181,6 +174,39 @@ fn binding_options(s: Subscription) -> BindingOptions {
         retain_as_published: s.options.retain_as_published,
         subscription_id: s.id,
     }
+}
+
+/// Makes the session a member of shared group `group` for `shared_filter` (declaring the
+/// group's queue if needed) and records the subscription `filter` (`$share/...`) in it. False
+/// if the group's queue could not be declared (its name taken by an AMQP queue declared
+/// otherwise).
+pub fn join_group(
+    mqtt: &Arc<Mqtt>,
+    session: &Arc<Session>,
+    filter: &str,
+    (group, shared_filter): (&str, &str),
+    subscription: Subscription,
+) -> bool {
+    let g = match mqtt
+        .shared
+        .entry((group.to_string(), shared_filter.to_string()))
+    {
+        dashmap::Entry::Occupied(e) => Arc::clone(e.get()),
+        dashmap::Entry::Vacant(e) => match SharedGroup::new(mqtt, group, shared_filter) {
+            Ok(g) => Arc::clone(e.insert(g).value()),
+            Err(error) => {
+                tracing::warn!(client_id = %session.client_id, %filter, %error,
+                    "cannot declare the shared subscription's queue");
+                return false;
+            }
+        },
+    };
+    session
+        .lock()
+        .subscriptions
+        .insert(filter.to_string(), subscription);
+    g.join(session, binding_options(subscription));
+    true
 }
 
 /// Gives the session its queue if it has none yet (see `session_queue`): declared (`durable`

@@ -85,6 +85,38 @@ pub enum Change {
     Bind(BindingDef),
     /// A binding was removed.
     Unbind(BindingDef),
+    /// A persistent MQTT session was created or changed (replaces what was recorded).
+    MqttSession(String, MqttSessionDef),
+    /// A persistent MQTT session ended.
+    DeleteMqttSession(String),
+}
+
+/// A persistent MQTT session as recorded: what it takes to resume it after a restart. Its
+/// messages are in its durable queue (`mqtt-subscription-<clientid>qos1`), its filters are
+/// also that queue's bindings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MqttSessionDef {
+    /// Seconds it outlives its connection (`u32::MAX`: for ever).
+    pub expiry_secs: u32,
+    /// Its subscriptions.
+    pub subscriptions: Vec<MqttSubscriptionDef>,
+}
+
+/// One MQTT subscription as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSubscriptionDef {
+    /// The topic filter as subscribed (`$share/...` included).
+    pub filter: String,
+    /// Maximum QoS granted.
+    pub qos: u8,
+    /// MQTT 5 No Local.
+    pub no_local: bool,
+    /// MQTT 5 Retain As Published.
+    pub retain_as_published: bool,
+    /// MQTT 5 Retain Handling (0, 1, 2).
+    pub retain_handling: u8,
+    /// MQTT 5 Subscription Identifier.
+    pub id: Option<u32>,
 }
 
 /// Every durable definition, as replayed from the log.
@@ -96,6 +128,8 @@ pub struct DefinitionSet {
     pub queues: BTreeMap<String, QueueDef>,
     /// Bindings in the order they were made.
     pub bindings: Vec<BindingDef>,
+    /// Persistent MQTT sessions by client identifier.
+    pub mqtt_sessions: BTreeMap<String, MqttSessionDef>,
 }
 
 impl DefinitionSet {
@@ -125,6 +159,12 @@ impl DefinitionSet {
                 }
             }
             Change::Unbind(b) => self.bindings.retain(|x| *x != b),
+            Change::MqttSession(client_id, def) => {
+                self.mqtt_sessions.insert(client_id, def);
+            }
+            Change::DeleteMqttSession(client_id) => {
+                self.mqtt_sessions.remove(&client_id);
+            }
         }
     }
 
@@ -139,7 +179,11 @@ impl DefinitionSet {
             .iter()
             .map(|(n, d)| Change::Queue(n.clone(), d.clone()));
         let bindings = self.bindings.iter().cloned().map(Change::Bind);
-        exchanges.chain(queues).chain(bindings)
+        let sessions = self
+            .mqtt_sessions
+            .iter()
+            .map(|(c, d)| Change::MqttSession(c.clone(), d.clone()));
+        exchanges.chain(queues).chain(bindings).chain(sessions)
     }
 }
 
@@ -227,6 +271,8 @@ mod kind {
     pub const DELETE_QUEUE: u8 = 4;
     pub const BIND: u8 = 5;
     pub const UNBIND: u8 = 6;
+    pub const MQTT_SESSION: u8 = 7;
+    pub const DELETE_MQTT_SESSION: u8 = 8;
 }
 
 fn replay(path: &Path, bytes: &[u8], set: &mut DefinitionSet) {
@@ -271,6 +317,8 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
         Change::DeleteQueue(_) => kind::DELETE_QUEUE,
         Change::Bind(_) => kind::BIND,
         Change::Unbind(_) => kind::UNBIND,
+        Change::MqttSession(..) => kind::MQTT_SESSION,
+        Change::DeleteMqttSession(_) => kind::DELETE_MQTT_SESSION,
     };
     record::frame(out, kind, |out| {
         let mut w = Writer(out);
@@ -283,7 +331,22 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
                 w.u8(u8::from(s.internal));
                 w.headers(&s.arguments);
             }
-            Change::DeleteExchange(name) | Change::DeleteQueue(name) => w.str(name),
+            Change::DeleteExchange(name)
+            | Change::DeleteQueue(name)
+            | Change::DeleteMqttSession(name) => w.str(name),
+            Change::MqttSession(client_id, s) => {
+                w.str(client_id);
+                w.u32(s.expiry_secs);
+                w.u32(u32::try_from(s.subscriptions.len()).unwrap_or(u32::MAX));
+                for sub in &s.subscriptions {
+                    w.str(&sub.filter);
+                    w.u8(sub.qos);
+                    w.u8(u8::from(sub.no_local));
+                    w.u8(u8::from(sub.retain_as_published));
+                    w.u8(sub.retain_handling);
+                    w.opt(sub.id, |w, id| w.u32(id));
+                }
+            }
             Change::Queue(name, q) => {
                 w.str(name);
                 w.u8(u8::from(q.auto_delete));
@@ -356,6 +419,32 @@ fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
                 Change::Unbind(b)
             }
         }
+        kind::MQTT_SESSION => {
+            let client_id = r.string()?;
+            let expiry_secs = r.u32()?;
+            let n = r.u32()?;
+            let mut subscriptions = Vec::new();
+            for _ in 0..n {
+                // Each takes at least 9 bytes: a count beyond the payload fails below, and
+                // nothing is reserved from it up front.
+                subscriptions.push(MqttSubscriptionDef {
+                    filter: r.string()?,
+                    qos: r.u8()?,
+                    no_local: r.bool()?,
+                    retain_as_published: r.bool()?,
+                    retain_handling: r.u8()?,
+                    id: r.opt(|r| r.u32())?,
+                });
+            }
+            Change::MqttSession(
+                client_id,
+                MqttSessionDef {
+                    expiry_secs,
+                    subscriptions,
+                },
+            )
+        }
+        kind::DELETE_MQTT_SESSION => Change::DeleteMqttSession(r.string()?),
         _ => return Err(CodecError("unknown definition kind")),
     })
 }
@@ -371,6 +460,51 @@ mod tests {
             key: "a.*".into(),
             mqtt_key: false,
             arguments: Headers::new(),
+        }
+    }
+
+    #[test]
+    fn mqtt_sessions_replay_replaced_and_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("definitions.log");
+        let sub = |filter: &str, id| MqttSubscriptionDef {
+            filter: filter.into(),
+            qos: 1,
+            no_local: true,
+            retain_as_published: false,
+            retain_handling: 2,
+            id,
+        };
+        {
+            let (defs, _) = Definitions::open(&path, true).expect("open");
+            for (client, expiry) in [("a", 60), ("b", u32::MAX)] {
+                defs.record(&Change::MqttSession(
+                    client.into(),
+                    MqttSessionDef {
+                        expiry_secs: expiry,
+                        subscriptions: vec![sub("t/+", None)],
+                    },
+                ));
+            }
+            defs.record(&Change::MqttSession(
+                "a".into(),
+                MqttSessionDef {
+                    expiry_secs: 30,
+                    subscriptions: vec![sub("x/#", Some(7)), sub("$share/g/y", None)],
+                },
+            ));
+            defs.record(&Change::DeleteMqttSession("b".into()));
+        }
+        for _ in 0..2 {
+            // Twice: the second open reads the compacted file the first one wrote.
+            let (_, set) = Definitions::open(&path, true).expect("reopen");
+            assert_eq!(set.mqtt_sessions.len(), 1);
+            let a = &set.mqtt_sessions["a"];
+            assert_eq!(a.expiry_secs, 30);
+            assert_eq!(
+                a.subscriptions,
+                vec![sub("x/#", Some(7)), sub("$share/g/y", None)]
+            );
         }
     }
 

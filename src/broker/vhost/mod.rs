@@ -241,6 +241,23 @@ impl Vhost {
         }
     }
 
+    /// Records a persistent MQTT session (`Some`) or its end (`None`) with the durable
+    /// definitions, when this vhost keeps any (`/` with a store on disk).
+    pub fn record_mqtt_session(
+        &self,
+        client_id: &str,
+        session: Option<crate::store::definitions::MqttSessionDef>,
+    ) {
+        if self.definitions.get().is_none() {
+            return;
+        }
+        let _reg = self.registry.lock();
+        self.log_definition(match session {
+            Some(def) => Change::MqttSession(client_id.to_string(), def),
+            None => Change::DeleteMqttSession(client_id.to_string()),
+        });
+    }
+
     /// Records a change to the durable definitions (called under the registry lock, so the
     /// log has changes in the order they were made).
     fn log_definition(&self, change: Change) {

@@ -1,0 +1,160 @@
+//! Persistent MQTT sessions survive a crash: a clean-session-0 subscriber that is offline while
+//! a QoS 1 publisher is acknowledged, then the broker is SIGKILLed at a random moment, finds on
+//! reconnecting after the restart its session present, every acknowledged message, and its
+//! subscription still working.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use conformance::process::{BrokerProcess, Rng};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+
+use super::support::{sigkill, stop};
+
+const SUBSCRIBER: &str = "crash-session";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_and_its_acknowledged_messages_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = "[store]\nsegment_bytes = 65536\n";
+    let b = BrokerProcess::start(&data, config);
+    let (sub, mut sub_events) = client(b.mqtt_port, SUBSCRIBER, false);
+    wait_connack(&mut sub_events, false).await;
+    sub.subscribe("sess/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    wait_for(&mut sub_events, "SUBACK", |p| {
+        matches!(p, Packet::SubAck(_)).then_some(())
+    })
+    .await;
+    sub.disconnect().await.expect("disconnect");
+    drop(sub_events);
+
+    let pid = b.pid();
+    let delay = Duration::from_millis(Rng::new().range(150, 600));
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        sigkill(pid);
+    });
+    let (sent, acked) = publish_until_dead(b.mqtt_port).await;
+    killer.join().expect("killer");
+    b.kill();
+    eprintln!(
+        "killed after {delay:?}: {} sent, {} acknowledged",
+        sent.len(),
+        acked.len()
+    );
+    assert!(acked.len() > 50, "too little acknowledged: {}", acked.len());
+
+    let b = BrokerProcess::start(&data, config);
+    let (sub, mut sub_events) = client(b.mqtt_port, SUBSCRIBER, false);
+    wait_connack(&mut sub_events, true).await;
+    // The subscription came back too: a message published now arrives after the backlog.
+    let (publ, mut pub_events) = client(b.mqtt_port, "after-restart", true);
+    wait_connack(&mut pub_events, false).await;
+    publ.publish("sess/end", QoS::AtLeastOnce, false, b"end".to_vec())
+        .await
+        .expect("publish");
+    tokio::spawn(async move { while pub_events.poll().await.is_ok() {} });
+    let mut got: HashSet<String> = HashSet::new();
+    loop {
+        let p = wait_for(&mut sub_events, "PUBLISH", |p| match p {
+            Packet::Publish(p) => Some(p),
+            _ => None,
+        })
+        .await;
+        let body = String::from_utf8(p.payload.to_vec()).expect("utf-8");
+        if body == "end" {
+            break;
+        }
+        assert!(sent.contains(&body), "{body} was never published");
+        assert!(got.insert(body.clone()), "{body} delivered twice");
+    }
+    let missing: Vec<&String> = acked.iter().filter(|id| !got.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages lost, e.g. {:?}\n{}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        b.log()
+    );
+    drop(sub);
+    stop(b);
+}
+
+fn client(port: u16, id: &str, clean: bool) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(id, "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_clean_session(clean);
+    options.set_inflight(64);
+    AsyncClient::new(options, 128)
+}
+
+async fn wait_connack(events: &mut EventLoop, session_present: bool) {
+    let ack = wait_for(events, "CONNACK", |p| match p {
+        Packet::ConnAck(a) => Some(a),
+        _ => None,
+    })
+    .await;
+    assert_eq!(ack.session_present, session_present, "session present");
+}
+
+async fn wait_for<T>(
+    events: &mut EventLoop,
+    what: &str,
+    mut pick: impl FnMut(Packet) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.poll()).await {
+            Ok(Ok(Event::Incoming(p))) => {
+                if let Some(v) = pick(p) {
+                    return v;
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("connection failed waiting for {what}: {e}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+/// QoS 1 messages `m<n>` until the connection dies: (handed to the socket, acknowledged).
+async fn publish_until_dead(port: u16) -> (HashSet<String>, HashSet<String>) {
+    let (client, mut events) = client(port, "crash-session-pub", true);
+    let publisher = tokio::spawn(async move {
+        for n in 0.. {
+            let body = format!("m{n}").into_bytes();
+            if client
+                .publish(format!("sess/{}", n % 5), QoS::AtLeastOnce, false, body)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let (mut sent, mut acked) = (HashSet::new(), HashSet::new());
+    let mut next = 0u64;
+    let mut in_flight = std::collections::HashMap::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
+            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                let id = format!("m{next}");
+                next += 1;
+                sent.insert(id.clone());
+                in_flight.insert(pkid, id);
+            }
+            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                if let Some(id) = in_flight.remove(&ack.pkid) {
+                    acked.insert(id);
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    publisher.abort();
+    (sent, acked)
+}

@@ -1,0 +1,140 @@
+//! Persistent MQTT sessions across broker restarts. A session that outlives its connection is
+//! recorded in the durable definitions (client id, expiry, subscriptions with their options)
+//! whenever that changes; its messages need nothing more, they are in its durable queue
+//! (`session_queue`), which the store restores with its bindings. At start the adapter of `/`
+//! rebuilds each recorded session offline, with that queue and its shared-group memberships,
+//! so a client reconnecting with clean session 0 finds its session present and its messages.
+//!
+//! Not kept across a restart (documented): the packet identifiers of QoS 2 messages received
+//! but not yet released (a client re-sending such a PUBLISH after the restart has it routed
+//! again), the identifiers of messages in flight to the client (they come back from the queue
+//! as new deliveries, flagged DUP only within one broker run), and pending wills. A session
+//! with a finite expiry counts it again from the restart.
+
+use std::sync::Arc;
+
+use ferromq_mqtt::{QoS, RetainHandling, SubscriptionOptions};
+
+use super::connect::expire_after;
+use super::session::{Session, Subscription};
+use super::session_queue::{self, SessionQueue};
+use super::subscribe;
+use super::Mqtt;
+use crate::store::definitions::{MqttSessionDef, MqttSubscriptionDef};
+
+/// Records `session` if it outlives its connection (or forgets it if it no longer does).
+/// Only the vhost `/` keeps definitions; elsewhere this does nothing.
+pub fn record(mqtt: &Mqtt, session: &Session) {
+    let def = {
+        let mut s = session.lock();
+        if s.ended || s.expiry_secs == 0 {
+            None
+        } else {
+            s.recorded = true;
+            Some(MqttSessionDef {
+                expiry_secs: s.expiry_secs,
+                subscriptions: s
+                    .subscriptions
+                    .iter()
+                    .map(|(filter, sub)| subscription_def(filter, sub))
+                    .collect(),
+            })
+        }
+    };
+    match def {
+        Some(def) => mqtt
+            .vhost
+            .record_mqtt_session(&session.client_id, Some(def)),
+        None => forget(mqtt, session),
+    }
+}
+
+/// The session ended (or no longer outlives its connection): its record goes.
+pub fn forget(mqtt: &Mqtt, session: &Session) {
+    let was_recorded = std::mem::take(&mut session.lock().recorded);
+    if was_recorded {
+        mqtt.vhost.record_mqtt_session(&session.client_id, None);
+    }
+}
+
+/// Rebuilds the sessions the store recovered (adapter of `/` only, once, at start).
+pub fn restore(mqtt: &Arc<Mqtt>) {
+    let recovered = std::mem::take(&mut *mqtt.core.recovered_mqtt_sessions.lock());
+    for (client_id, def) in recovered {
+        let session = Session::new(Arc::from(client_id.as_str()), Arc::clone(&mqtt.core));
+        let name = session_queue::queue_name(&client_id);
+        let handle = match mqtt.vhost.queue_handle(&name) {
+            Some(handle) => handle,
+            // Its queue was deleted before the restart (e.g. by an AMQP client): the session
+            // comes back empty.
+            None => match SessionQueue::declare(mqtt, &client_id, true) {
+                Ok(q) => q.handle,
+                Err(error) => {
+                    tracing::warn!(%client_id, %error, "persistent MQTT session not restored");
+                    continue;
+                }
+            },
+        };
+        let queue = Arc::new(SessionQueue { handle });
+        {
+            let mut s = session.lock();
+            s.expiry_secs = def.expiry_secs;
+            s.queue = Some(Arc::clone(&queue));
+            s.recorded = true;
+        }
+        for sub in &def.subscriptions {
+            let subscription = subscription_of(sub);
+            match ferromq_mqtt::topic::parse_shared(&sub.filter) {
+                Some(shared) => {
+                    subscribe::join_group(mqtt, &session, &sub.filter, shared, subscription);
+                }
+                None => {
+                    session
+                        .lock()
+                        .subscriptions
+                        .insert(sub.filter.clone(), subscription);
+                    // Restored with the queue already; binding again is a no-op then.
+                    queue.bind(mqtt, &sub.filter);
+                }
+            }
+        }
+        mqtt.sessions
+            .insert(Arc::clone(&session.client_id), Arc::clone(&session));
+        if def.expiry_secs != u32::MAX {
+            expire_after(mqtt, &session, 0, def.expiry_secs);
+        }
+        tracing::info!(%client_id, subscriptions = def.subscriptions.len(), "persistent MQTT session restored");
+    }
+}
+
+fn subscription_def(filter: &str, sub: &Subscription) -> MqttSubscriptionDef {
+    let o = &sub.options;
+    MqttSubscriptionDef {
+        filter: filter.to_string(),
+        qos: o.qos as u8,
+        no_local: o.no_local,
+        retain_as_published: o.retain_as_published,
+        retain_handling: match o.retain_handling {
+            RetainHandling::SendAtSubscribe => 0,
+            RetainHandling::SendIfNew => 1,
+            RetainHandling::DoNotSend => 2,
+        },
+        id: sub.id,
+    }
+}
+
+fn subscription_of(def: &MqttSubscriptionDef) -> Subscription {
+    Subscription {
+        options: SubscriptionOptions {
+            qos: QoS::from_u8(def.qos).unwrap_or(QoS::AtLeastOnce),
+            no_local: def.no_local,
+            retain_as_published: def.retain_as_published,
+            retain_handling: match def.retain_handling {
+                1 => RetainHandling::SendIfNew,
+                2 => RetainHandling::DoNotSend,
+                _ => RetainHandling::SendAtSubscribe,
+            },
+        },
+        id: def.id,
+    }
+}
