@@ -171,7 +171,8 @@ impl Connection {
         message.retain =
             *exchange == *vhost.mqtt_exchange().name && translate::wants_retain(&message);
         let message = Arc::new(message);
-        vhost.update_retained(&message);
+        // Not awaited by the publisher's confirm (the queues' verdicts are).
+        drop(vhost.update_retained(&message));
         if exchange.is_empty() {
             if let Some(token) = reply_to::token_of(m.routing_key.as_bytes()) {
                 return self.publish_reply(id, &m, token, message, wbuf);

@@ -77,6 +77,7 @@ impl Core {
         if let Some((definitions, mut set)) = opened.definitions {
             recovered_mqtt_sessions = std::mem::take(&mut set.mqtt_sessions);
             vhost.restore(set);
+            vhost.restore_retained();
             vhost.enable_definitions(definitions);
         }
         opened.messages.discard_unclaimed();

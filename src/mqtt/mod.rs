@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
-use crate::broker::queue::Verdict;
+use crate::broker::queue::{Admission, Verdict};
 use crate::broker::vhost::Vhost;
 use crate::broker::Core;
 use crate::transport::TlsInfo;
@@ -104,7 +104,8 @@ impl Mqtt {
     /// awaits them before reading on.
     pub fn publish(&self, message: Arc<Message>, pending: &mut Vec<Pending>) -> usize {
         let vhost = &self.vhost;
-        vhost.update_retained(&message);
+        // No one waits for it to be on disk (QoS 0, wills, $SYS).
+        drop(vhost.update_retained(&message));
         let bindings = vhost.route_mqtt(&message);
         dispatch(&message, &bindings, pending)
     }
@@ -120,10 +121,21 @@ impl Mqtt {
         pending: &mut Vec<Pending>,
     ) -> (usize, Option<Verdict>) {
         let vhost = &self.vhost;
-        vhost.update_retained(&message);
+        let retained = vhost.update_retained(&message);
         let bindings = vhost.route_mqtt(&message);
         let dispatched = vhost.dispatch_with_outcome(&message, &bindings, pending);
-        (dispatched.reached, dispatched.verdict)
+        let verdict = match (dispatched.verdict, retained) {
+            (Some(queues), Some(retained)) => Some(Box::pin(async move {
+                let (a, b) = (queues.await, retained.await);
+                if a == Admission::Refused {
+                    a
+                } else {
+                    b
+                }
+            }) as Verdict),
+            (queues, retained) => queues.or(retained),
+        };
+        (dispatched.reached, verdict)
     }
 
     /// `publish`, then waits for any full inbox (for publishers without a socket: wills, $SYS).

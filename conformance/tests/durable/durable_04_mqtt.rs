@@ -141,3 +141,85 @@ async fn publish_until_dead(port: u16, round: usize) -> (HashSet<String>, HashSe
     publisher.abort();
     (sent, acked)
 }
+
+/// Retained messages acknowledged before a SIGKILL are retained after the restart: replaced
+/// ones by their last value, deleted ones (empty payload) gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_retained_messages_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let b = BrokerProcess::start(&data, "");
+    let mut options = MqttOptions::new("retainer", "127.0.0.1", b.mqtt_port);
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let writes: [(&str, &[u8]); 5] = [
+        ("ret/a", b"a1"),
+        ("ret/b", b"b1"),
+        ("ret/a", b"a2"),
+        ("ret/c", b"c1"),
+        ("ret/c", b""),
+    ];
+    for (topic, body) in writes {
+        client
+            .publish(topic, QoS::AtLeastOnce, true, body.to_vec())
+            .await
+            .expect("publish");
+    }
+    let mut acks = 0;
+    while acks < writes.len() {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acks += 1,
+            Ok(Ok(_)) => {}
+            other => panic!("publisher failed: {other:?}"),
+        }
+    }
+    sigkill(b.pid());
+    b.kill();
+
+    let b = BrokerProcess::start(&data, "");
+    let mut options = MqttOptions::new("reader", "127.0.0.1", b.mqtt_port);
+    options.set_keep_alive(Duration::from_secs(30));
+    let (client, mut events) = AsyncClient::new(options, 64);
+    client
+        .subscribe("ret/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    client
+        .subscribe("end", QoS::AtMostOnce)
+        .await
+        .expect("subscribe");
+    let mut got = Vec::new();
+    let mut subacks = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
+                subacks += 1;
+                if subacks == 2 {
+                    // Both SUBACKs are in: the retained messages of `ret/#` came before.
+                    client
+                        .publish("end", QoS::AtMostOnce, false, b"".to_vec())
+                        .await
+                        .expect("publish");
+                }
+            }
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.topic == "end" => break,
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                assert!(p.retain, "{} not flagged retained", p.topic);
+                got.push((p.topic.clone(), p.payload.to_vec()));
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("reader failed: {other:?}\n{}", b.log()),
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("ret/a".to_string(), b"a2".to_vec()),
+            ("ret/b".to_string(), b"b1".to_vec())
+        ],
+        "{}",
+        b.log()
+    );
+    stop(b);
+}

@@ -29,6 +29,7 @@ mod host;
 mod queues;
 pub use queues::random_token;
 mod restore;
+mod retained;
 mod route;
 
 #[cfg(test)]
@@ -99,6 +100,8 @@ pub struct Vhost {
     registry: Mutex<Registry>,
     /// Retained messages by topic (MQTT 3.3.1.3), shared by every protocol in this vhost.
     pub retained: RetainStore<Arc<Message>>,
+    /// Store ids of the retained messages written to a durable store, by topic (`retained.rs`).
+    retained_ids: Mutex<HashMap<String, crate::store::StoreId>>,
     mqtt_exchange: Arc<Exchange>,
     /// Where durable queues keep persistent messages.
     store: Arc<dyn MessageStore>,
@@ -198,6 +201,7 @@ impl Vhost {
             queues: DashMap::new(),
             registry: Mutex::new(Registry::default()),
             retained: RetainStore::new(),
+            retained_ids: Mutex::new(HashMap::new()),
             mqtt_exchange: mqtt,
             store,
             transient: Arc::new(MemoryStore::default()),
@@ -210,16 +214,6 @@ impl Vhost {
     /// The exchange MQTT publishes route through and MQTT subscriptions bind to.
     pub fn mqtt_exchange(&self) -> &Arc<Exchange> {
         &self.mqtt_exchange
-    }
-
-    /// Keeps or clears the retained message of a message's topic when it carries the retain
-    /// flag; an empty body deletes [MQTT-3.3.1-6]. Used by MQTT publishes and by AMQP publishes
-    /// to the MQTT exchange with `x-mqtt-retain: true`.
-    pub fn update_retained(&self, message: &Arc<Message>) {
-        if message.retain {
-            let keep = (!message.body.is_empty()).then(|| Arc::clone(message));
-            self.retained.set(&message.topic, keep);
-        }
     }
 
     /// An exchange by name.
