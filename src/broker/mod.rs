@@ -46,6 +46,10 @@ pub struct Core {
     pub store: Arc<dyn MessageStore>,
     /// When the broker started (for `$SYS/broker/uptime`).
     pub started: Instant,
+    /// Per recovered MQTT session, the QoS 2 packet ids it had received and not seen released,
+    /// with their records in the store (taken once, by the MQTT adapter).
+    pub recovered_qos2:
+        parking_lot::Mutex<std::collections::HashMap<String, Vec<(u16, crate::store::StoreId)>>>,
     /// Persistent MQTT sessions of `/` found in the definitions log, for the MQTT adapter to
     /// resume (taken once).
     pub recovered_mqtt_sessions: parking_lot::Mutex<
@@ -74,8 +78,26 @@ impl Core {
         let opened = crate::store::open(&config.data_dir, &config.store)?;
         let vhost = vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&opened.messages));
         let mut recovered_mqtt_sessions = std::collections::BTreeMap::new();
+        let mut recovered_qos2 = std::collections::HashMap::new();
         if let Some((definitions, mut set)) = opened.definitions {
             recovered_mqtt_sessions = std::mem::take(&mut set.mqtt_sessions);
+            // Taken before `discard_unclaimed`, which would settle them.
+            for client_id in recovered_mqtt_sessions.keys() {
+                let name = crate::mqtt::qos2_store_name(client_id);
+                let ids: Vec<(u16, crate::store::StoreId)> = opened
+                    .messages
+                    .take_recovered(&name)
+                    .into_iter()
+                    .filter_map(|r| {
+                        let m = r.message.or_else(|| opened.messages.read(r.id))?;
+                        let id = u16::from_be_bytes(m.body.get(..2)?.try_into().ok()?);
+                        Some((id, r.id))
+                    })
+                    .collect();
+                if !ids.is_empty() {
+                    recovered_qos2.insert(client_id.clone(), ids);
+                }
+            }
             vhost.restore(set);
             vhost.restore_retained();
             vhost.enable_definitions(definitions);
@@ -90,6 +112,7 @@ impl Core {
             store: Arc::new(MemoryStore::default()),
             started: Instant::now(),
             recovered_mqtt_sessions: parking_lot::Mutex::new(recovered_mqtt_sessions),
+            recovered_qos2: parking_lot::Mutex::new(recovered_qos2),
         }))
     }
 }

@@ -5,21 +5,27 @@
 //! rebuilds each recorded session offline, with that queue and its shared-group memberships,
 //! so a client reconnecting with clean session 0 finds its session present and its messages.
 //!
-//! Not kept across a restart (documented): the packet identifiers of QoS 2 messages received
-//! but not yet released (a client re-sending such a PUBLISH after the restart has it routed
-//! again), the identifiers of messages in flight to the client (they come back from the queue
-//! as new deliveries, flagged DUP only within one broker run), and pending wills. A session
-//! with a finite expiry counts it again from the restart.
+//! The packet identifiers of QoS 2 messages a persistent session received and has not seen
+//! released are small records in the message log (`remember_qos2`; PUBREC waits for them),
+//! settled at PUBREL, so a PUBLISH re-sent after a restart is still recognised.
+//!
+//! Not kept across a restart (documented): the identifiers of messages in flight to the
+//! client (they come back from the queue as new deliveries, flagged DUP only within one broker
+//! run), and pending wills. A session with a finite expiry counts it again from the restart.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ferromq_mqtt::{QoS, RetainHandling, SubscriptionOptions};
+use tokio::sync::oneshot;
 
 use super::connect::expire_after;
 use super::session::{Session, Subscription};
 use super::session_queue::{self, SessionQueue};
 use super::subscribe;
 use super::Mqtt;
+use crate::broker::message::Message;
+use crate::broker::queue::{Admission, Verdict};
 use crate::store::definitions::{MqttSessionDef, MqttSubscriptionDef};
 
 /// Records `session` if it outlives its connection (or forgets it if it no longer does).
@@ -51,6 +57,10 @@ pub fn record(mqtt: &Mqtt, session: &Session) {
 
 /// The session ended (or no longer outlives its connection): its record goes.
 pub fn forget(mqtt: &Mqtt, session: &Session) {
+    let markers: Vec<u16> = session.lock().qos2_markers.keys().copied().collect();
+    for packet_id in markers {
+        release_qos2(mqtt, session, packet_id);
+    }
     let was_recorded = std::mem::take(&mut session.lock().recorded);
     if was_recorded {
         mqtt.vhost.record_mqtt_session(&session.client_id, None);
@@ -81,6 +91,16 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
             s.expiry_secs = def.expiry_secs;
             s.queue = Some(Arc::clone(&queue));
             s.recorded = true;
+            for (packet_id, id) in mqtt
+                .core
+                .recovered_qos2
+                .lock()
+                .remove(&client_id)
+                .unwrap_or_default()
+            {
+                s.inbound_qos2.insert(packet_id);
+                s.qos2_markers.insert(packet_id, id);
+            }
         }
         for sub in &def.subscriptions {
             let subscription = subscription_of(sub);
@@ -104,6 +124,58 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
             expire_after(mqtt, &session, 0, def.expiry_secs);
         }
         tracing::info!(%client_id, subscriptions = def.subscriptions.len(), "persistent MQTT session restored");
+    }
+}
+
+/// The store's name for the QoS 2 packet identifiers session `client_id` received and has not
+/// seen released (in the reserved `amq.` namespace: no client can declare it).
+pub fn qos2_store_name(client_id: &str) -> String {
+    format!("amq.mqtt.qos2/{client_id}")
+}
+
+/// Remembers durably that a persistent session received QoS 2 packet `packet_id` (with a
+/// durable store only): a small record in the message log, whose verdict the PUBREC waits for.
+pub fn remember_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<Verdict> {
+    let store = mqtt.vhost.store();
+    if !store.is_durable() || session.lock().expiry_secs == 0 {
+        return None;
+    }
+    let marker = Arc::new(Message {
+        exchange: Arc::from(""),
+        topic: session.client_id.to_string(),
+        body: Bytes::copy_from_slice(&packet_id.to_be_bytes()),
+        qos: 1,
+        retain: false,
+        expires_at: None,
+        properties: Default::default(),
+        origin: Default::default(),
+    });
+    let (tx, rx) = oneshot::channel();
+    let id = store.enqueue(
+        &qos2_store_name(&session.client_id),
+        &marker,
+        Some(Box::new(move |written| {
+            let _ = tx.send(written);
+        })),
+    );
+    if let Some(old) = session.lock().qos2_markers.insert(packet_id, id) {
+        store.settle(&qos2_store_name(&session.client_id), old);
+    }
+    Some(Box::pin(async move {
+        match rx.await {
+            Ok(true) => Admission::Accepted,
+            _ => Admission::Refused,
+        }
+    }))
+}
+
+/// PUBREL released `packet_id` (or the session ended): its durable record goes.
+pub fn release_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) {
+    let id = session.lock().qos2_markers.remove(&packet_id);
+    if let Some(id) = id {
+        mqtt.vhost
+            .store()
+            .settle(&qos2_store_name(&session.client_id), id);
     }
 }
 

@@ -11,6 +11,7 @@ mod conn;
 mod connect;
 mod deliver;
 mod durable;
+pub use durable::qos2_store_name;
 mod publish;
 mod publish_ack;
 mod reason;
@@ -33,7 +34,7 @@ use tokio::sync::watch;
 use crate::broker::binding::Pending;
 use crate::broker::dispatch::dispatch;
 use crate::broker::message::Message;
-use crate::broker::queue::{Admission, Verdict};
+use crate::broker::queue::Verdict;
 use crate::broker::vhost::Vhost;
 use crate::broker::Core;
 use crate::transport::TlsInfo;
@@ -124,18 +125,10 @@ impl Mqtt {
         let retained = vhost.update_retained(&message);
         let bindings = vhost.route_mqtt(&message);
         let dispatched = vhost.dispatch_with_outcome(&message, &bindings, pending);
-        let verdict = match (dispatched.verdict, retained) {
-            (Some(queues), Some(retained)) => Some(Box::pin(async move {
-                let (a, b) = (queues.await, retained.await);
-                if a == Admission::Refused {
-                    a
-                } else {
-                    b
-                }
-            }) as Verdict),
-            (queues, retained) => queues.or(retained),
-        };
-        (dispatched.reached, verdict)
+        (
+            dispatched.reached,
+            publish_ack::both(dispatched.verdict, retained),
+        )
     }
 
     /// `publish`, then waits for any full inbox (for publishers without a socket: wills, $SYS).

@@ -56,8 +56,14 @@ impl Conn {
                     s.inbound_qos2.insert(id.get())
                 };
                 let (reason, stored) = if first_time {
+                    // The id is remembered durably too, so a re-sent PUBLISH is recognised
+                    // after a restart as well (exactly once).
+                    let marker = super::durable::remember_qos2(&self.mqtt, &self.session, id.get());
                     let (reached, stored) = self.route_acknowledged(publish);
-                    (self.no_subscribers_reason(reached), stored)
+                    (
+                        self.no_subscribers_reason(reached),
+                        super::publish_ack::both(stored, marker),
+                    )
                 } else {
                     (ReasonCode::SUCCESS, None)
                 };
@@ -82,6 +88,7 @@ impl Conn {
             .inbound_qos2
             .remove(&rel.packet_id.get());
         let reason = if known {
+            super::durable::release_qos2(&self.mqtt, &self.session, rel.packet_id.get());
             ReasonCode::SUCCESS
         } else {
             ReasonCode::PACKET_IDENTIFIER_NOT_FOUND

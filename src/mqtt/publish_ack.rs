@@ -10,6 +10,21 @@ use ferromq_mqtt::Packet;
 
 use crate::broker::queue::{Admission, Verdict};
 
+/// One verdict for two: resolves when both did, `Refused` if either refused.
+pub fn both(a: Option<Verdict>, b: Option<Verdict>) -> Option<Verdict> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Box::pin(async move {
+            let (a, b) = (a.await, b.await);
+            if a == Admission::Refused {
+                a
+            } else {
+                b
+            }
+        })),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Acknowledgements not yet sent, oldest first.
 #[derive(Default)]
 pub struct PendingAcks {

@@ -124,6 +124,8 @@ pub struct SessionState {
     pub subscriptions: HashMap<String, Subscription>,
     /// Incoming QoS 2 packet identifiers received but not yet released by PUBREL.
     pub inbound_qos2: HashSet<u16>,
+    /// Store ids of the durable records of `inbound_qos2` (persistent sessions, `durable`).
+    pub qos2_markers: HashMap<u16, crate::store::StoreId>,
     /// The owning connection's takeover signal.
     pub kick: Option<Arc<Notify>>,
     /// Set once the session is discarded: deliveries are ignored from then on.
@@ -167,6 +169,7 @@ impl Session {
                 expiry_secs: 0,
                 subscriptions: HashMap::new(),
                 inbound_qos2: HashSet::new(),
+                qos2_markers: HashMap::new(),
                 kick: None,
                 ended: false,
                 releasing: false,

@@ -158,3 +158,88 @@ async fn publish_until_dead(port: u16) -> (HashSet<String>, HashSet<String>) {
     publisher.abort();
     (sent, acked)
 }
+
+/// QoS 2 exactly-once across a crash: a PUBLISH acknowledged with PUBREC but not yet released
+/// when the broker is SIGKILLed is recognised when the client re-sends it after the restart
+/// (same packet id, DUP), so it is routed once in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos2_packet_id_received_before_a_crash_is_not_routed_twice() {
+    use super::support::{channel, drain};
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn connect(port: u16) -> (TcpStream, u8) {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp");
+        // CONNECT 3.1.1, clean session 0, keep alive 60, client id "q2pub".
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x00, 0, 60, 0, 5];
+        body.extend_from_slice(b"q2pub");
+        let mut packet = vec![0x10, body.len() as u8];
+        packet.extend(body);
+        s.write_all(&packet).await.expect("CONNECT");
+        let connack = read(&mut s, 4).await;
+        assert_eq!((connack[0], connack[3]), (0x20, 0), "CONNACK {connack:?}");
+        (s, connack[2] & 1)
+    }
+    async fn read(s: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        buf
+    }
+    fn publish(dup: bool) -> Vec<u8> {
+        let mut body = vec![0, 4];
+        body.extend_from_slice(b"q2/x");
+        body.extend_from_slice(&[0, 7]);
+        body.extend_from_slice(b"once");
+        let mut packet = vec![if dup { 0x3C } else { 0x34 }, body.len() as u8];
+        packet.extend(body);
+        packet
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let b = BrokerProcess::start(&data, "");
+    let (_conn, ch) = channel(&b).await;
+    ch.queue_declare(
+        "q2",
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        "q2",
+        "amq.topic",
+        "q2.#",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+    let (mut s, present) = connect(b.mqtt_port).await;
+    assert_eq!(present, 0);
+    s.write_all(&publish(false)).await.expect("PUBLISH");
+    assert_eq!(read(&mut s, 4).await, vec![0x50, 2, 0, 7], "PUBREC");
+    sigkill(b.pid());
+    b.kill();
+
+    let b = BrokerProcess::start(&data, "");
+    let (mut s, present) = connect(b.mqtt_port).await;
+    assert_eq!(present, 1, "the session survived");
+    // [MQTT-4.3.3-...] the sender re-sends the unreleased PUBLISH with DUP set.
+    s.write_all(&publish(true)).await.expect("PUBLISH again");
+    assert_eq!(read(&mut s, 4).await, vec![0x50, 2, 0, 7], "PUBREC again");
+    s.write_all(&[0x62, 2, 0, 7]).await.expect("PUBREL");
+    assert_eq!(read(&mut s, 4).await, vec![0x70, 2, 0, 7], "PUBCOMP");
+    let (_conn, ch) = channel(&b).await;
+    let got: Vec<Vec<u8>> = drain(&ch, "q2").await.into_iter().map(|(m, _)| m).collect();
+    assert_eq!(got, vec![b"once".to_vec()], "{}", b.log());
+    stop(b);
+}
