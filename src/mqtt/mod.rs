@@ -14,6 +14,7 @@ mod durable;
 pub use durable::qos2_store_name;
 mod publish;
 mod publish_ack;
+mod queue_sink;
 mod reason;
 pub mod session;
 pub mod session_queue;

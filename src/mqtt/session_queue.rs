@@ -10,13 +10,14 @@
 //! at that time (`Session::options_for`). Clean sessions with only QoS 0 subscriptions skip the
 //! queue and bind the session directly (the cheap path for QoS 0 fan-out).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use super::session::{Outgoing, QueueAck, Session};
+use super::queue_sink::{tag, SendAs, SessionSink};
+use super::session::Session;
 use super::Mqtt;
 use crate::broker::exchange::BindingKey;
 use crate::broker::headers::{HeaderValue, Headers};
-use crate::broker::queue::{ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle};
+use crate::broker::queue::QueueHandle;
 use crate::broker::vhost::{QueueSettings, VhostError};
 use crate::broker::ConnectionId;
 
@@ -105,12 +106,12 @@ impl SessionQueue {
     /// took over, so the queue never sees two consumers with one tag.
     pub fn consume(&self, session: &Arc<Session>) {
         self.handle.cancel_nowait(tag(session), false);
-        let sink = Arc::new(SessionSink {
-            session: Arc::downgrade(session),
-            queue: self.handle.clone(),
-        });
-        self.handle
-            .consume(tag(session), sink, SESSION_PREFETCH, false);
+        SessionSink::consume(
+            session,
+            &self.handle,
+            SendAs::Subscriptions,
+            SESSION_PREFETCH,
+        );
     }
 
     /// The session's connection went away: stop delivering. Messages in flight stay with the
@@ -123,42 +124,5 @@ impl SessionQueue {
     /// The session ended: the queue goes with its bindings and messages.
     pub fn delete(&self, mqtt: &Mqtt) {
         mqtt.vhost.delete_queue_now(&self.handle);
-    }
-}
-
-fn tag(session: &Session) -> ConsumerTag {
-    ConsumerTag(Arc::clone(&session.client_id))
-}
-
-/// Hands the queue's deliveries to the session, with the options its subscriptions give them.
-struct SessionSink {
-    session: Weak<Session>,
-    queue: QueueHandle,
-}
-
-impl ConsumerSink for SessionSink {
-    fn deliver(&self, d: QueueDelivery) {
-        let ack = QueueAck {
-            queue: self.queue.clone(),
-            id: d.id,
-        };
-        let Some(session) = self.session.upgrade().filter(|s| s.is_online()) else {
-            // Dispatched just before the connection went away: keep it for the next one.
-            ack.requeue();
-            return;
-        };
-        let Some(options) = session.options_for(&d.message) else {
-            // Every matching subscription has No Local and the session published it itself
-            // [MQTT-3.8.3-3].
-            ack.settle();
-            return;
-        };
-        session.enqueue(Outgoing {
-            qos: options.qos,
-            retain: options.retain,
-            subscription_ids: options.subscription_ids,
-            message: d.message,
-            ack: Some(ack),
-        });
     }
 }

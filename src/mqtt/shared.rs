@@ -7,17 +7,18 @@
 //! MQTT member leaves.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::session::{Outgoing, QueueAck, Session};
+use super::queue_sink::{tag, SendAs, SessionSink};
+use super::session::Session;
 use super::session_queue::MQTT_ADAPTER;
 use super::Mqtt;
 use crate::broker::binding::BindingOptions;
 use crate::broker::exchange::BindingKey;
 use crate::broker::headers::{HeaderValue, Headers};
-use crate::broker::queue::{ConsumerSink, ConsumerTag, QueueDelivery, QueueHandle};
+use crate::broker::queue::QueueHandle;
 use crate::broker::vhost::{QueueSettings, VhostError};
 
 /// Messages a member may hold (queued in its session or in flight) before the group's queue
@@ -116,13 +117,8 @@ impl SharedGroup {
     }
 
     fn consume(&self, session: &Arc<Session>, options: BindingOptions) {
-        let sink = Arc::new(MemberSink {
-            session: Arc::downgrade(session),
-            options,
-            queue: self.queue.clone(),
-        });
-        self.queue
-            .consume(tag(session), sink, MEMBER_PREFETCH, false);
+        let send_as = SendAs::Subscription(options);
+        SessionSink::consume(session, &self.queue, send_as, MEMBER_PREFETCH);
     }
 }
 
@@ -130,37 +126,4 @@ impl SharedGroup {
 /// `mqtt-shared-workers-jobs/+`).
 pub fn queue_name(group: &str, filter: &str) -> String {
     format!("mqtt-shared-{group}-{filter}")
-}
-
-fn tag(session: &Session) -> ConsumerTag {
-    ConsumerTag(Arc::clone(&session.client_id))
-}
-
-/// Hands a group's deliveries to one member session.
-struct MemberSink {
-    session: Weak<Session>,
-    options: BindingOptions,
-    queue: QueueHandle,
-}
-
-impl ConsumerSink for MemberSink {
-    fn deliver(&self, d: QueueDelivery) {
-        let ack = QueueAck {
-            queue: self.queue.clone(),
-            id: d.id,
-        };
-        let Some(session) = self.session.upgrade().filter(|s| s.is_online()) else {
-            // Dispatched just before the member went away: give it to another member.
-            ack.requeue();
-            return;
-        };
-        let o = self.options;
-        session.enqueue(Outgoing {
-            qos: o.max_qos.min(d.message.qos),
-            retain: o.retain_as_published && d.message.retain,
-            subscription_ids: o.subscription_id.into_iter().collect(),
-            message: d.message,
-            ack: Some(ack),
-        });
-    }
 }

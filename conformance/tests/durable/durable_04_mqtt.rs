@@ -10,9 +10,9 @@ use std::time::Duration;
 use conformance::process::{BrokerProcess, Rng};
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use super::support::{channel, drain, sigkill, stop};
+use super::support::{channel, drain, mqtt_publish_until_dead, sigkill, stop};
 
 const QUEUE: &str = "mqtt-crash";
 const ROUNDS: usize = 3;
@@ -54,7 +54,11 @@ async fn acknowledged_qos1_publishes_survive_sigkill_at_random_points() {
             std::thread::sleep(delay);
             sigkill(pid);
         });
-        let (s, a) = publish_until_dead(b.mqtt_port, round).await;
+        let (s, a) =
+            mqtt_publish_until_dead(b.mqtt_port, &format!("crash-pub-{round}"), move |n| {
+                (format!("crash/r{round}/{}", n % 7), format!("r{round}-{n}"))
+            })
+            .await;
         killer.join().expect("killer");
         drop(conn);
         b.kill();
@@ -93,53 +97,6 @@ async fn acknowledged_qos1_publishes_survive_sigkill_at_random_points() {
         "the test acknowledged too little to mean much: {}",
         acked.len()
     );
-}
-
-/// Publishes QoS 1 messages `r<round>-<n>` until the connection dies; returns what was handed to
-/// the socket and what got a PUBACK.
-async fn publish_until_dead(port: u16, round: usize) -> (HashSet<String>, HashSet<String>) {
-    let mut options = MqttOptions::new(format!("crash-pub-{round}"), "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(30));
-    options.set_inflight(64);
-    let (client, mut events) = AsyncClient::new(options, 128);
-    let publisher = tokio::spawn(async move {
-        for n in 0.. {
-            let id = format!("r{round}-{n}");
-            let topic = format!("crash/r{round}/{}", n % 7);
-            if client
-                .publish(topic, QoS::AtLeastOnce, false, id.into_bytes())
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    let mut sent = HashSet::new();
-    let mut acked = HashSet::new();
-    // rumqttc hands publishes to the socket in the order they were queued; the n-th
-    // `Outgoing::Publish` is message n, and its packet id maps the PUBACK back to it.
-    let mut next = 0u64;
-    let mut in_flight: HashMap<u16, String> = HashMap::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                let id = format!("r{round}-{next}");
-                next += 1;
-                sent.insert(id.clone());
-                in_flight.insert(pkid, id);
-            }
-            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                if let Some(id) = in_flight.remove(&ack.pkid) {
-                    acked.insert(id);
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => break,
-        }
-    }
-    publisher.abort();
-    (sent, acked)
 }
 
 /// Retained messages acknowledged before a SIGKILL are retained after the restart: replaced

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use conformance::process::{BrokerProcess, Rng};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
-use super::support::{sigkill, stop};
+use super::support::{mqtt_publish_until_dead, sigkill, stop};
 
 const SUBSCRIBER: &str = "crash-session";
 
@@ -37,7 +37,10 @@ async fn a_persistent_session_and_its_acknowledged_messages_survive_sigkill() {
         std::thread::sleep(delay);
         sigkill(pid);
     });
-    let (sent, acked) = publish_until_dead(b.mqtt_port).await;
+    let (sent, acked) = mqtt_publish_until_dead(b.mqtt_port, "crash-session-pub", |n| {
+        (format!("sess/{}", n % 5), format!("m{n}"))
+    })
+    .await;
     killer.join().expect("killer");
     b.kill();
     eprintln!(
@@ -118,45 +121,6 @@ async fn wait_for<T>(
             Err(_) => panic!("timed out waiting for {what}"),
         }
     }
-}
-
-/// QoS 1 messages `m<n>` until the connection dies: (handed to the socket, acknowledged).
-async fn publish_until_dead(port: u16) -> (HashSet<String>, HashSet<String>) {
-    let (client, mut events) = client(port, "crash-session-pub", true);
-    let publisher = tokio::spawn(async move {
-        for n in 0.. {
-            let body = format!("m{n}").into_bytes();
-            if client
-                .publish(format!("sess/{}", n % 5), QoS::AtLeastOnce, false, body)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    let (mut sent, mut acked) = (HashSet::new(), HashSet::new());
-    let mut next = 0u64;
-    let mut in_flight = std::collections::HashMap::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                let id = format!("m{next}");
-                next += 1;
-                sent.insert(id.clone());
-                in_flight.insert(pkid, id);
-            }
-            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                if let Some(id) = in_flight.remove(&ack.pkid) {
-                    acked.insert(id);
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => break,
-        }
-    }
-    publisher.abort();
-    (sent, acked)
 }
 
 /// QoS 2 exactly-once across a crash: a PUBLISH acknowledged with PUBREC but not yet released

@@ -1,12 +1,15 @@
 //! Shared steps of the durability tests: connecting to a broker process, persistent publishes
 //! with confirms, draining a queue, stopping the broker cleanly.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::process::BrokerProcess;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 
 /// How long one step may take.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -93,4 +96,57 @@ pub fn sigkill(pid: u32) {
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status();
+}
+
+/// An MQTT 3.1.1 client (clean session) publishing QoS 1 messages until its connection dies:
+/// message `n` goes to `message(n).0` with body `message(n).1`. Returns the bodies handed to the
+/// socket and those a PUBACK acknowledged. rumqttc sends publishes in the order they were
+/// queued, so the n-th `Outgoing::Publish` is message n, and its packet id maps the PUBACK back.
+pub async fn mqtt_publish_until_dead(
+    port: u16,
+    client_id: &str,
+    message: impl Fn(u64) -> (String, String) + Send + Sync + 'static,
+) -> (HashSet<String>, HashSet<String>) {
+    let message = Arc::new(message);
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_inflight(64);
+    let (client, mut events) = AsyncClient::new(options, 128);
+    let publisher = {
+        let message = Arc::clone(&message);
+        tokio::spawn(async move {
+            for n in 0.. {
+                let (topic, body) = message(n);
+                if client
+                    .publish(topic, QoS::AtLeastOnce, false, body.into_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    let (mut sent, mut acked) = (HashSet::new(), HashSet::new());
+    let mut next = 0u64;
+    let mut in_flight: HashMap<u16, String> = HashMap::new();
+    loop {
+        match tokio::time::timeout(STEP, events.poll()).await {
+            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                let (_, body) = message(next);
+                next += 1;
+                sent.insert(body.clone());
+                in_flight.insert(pkid, body);
+            }
+            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                if let Some(body) = in_flight.remove(&ack.pkid) {
+                    acked.insert(body);
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    publisher.abort();
+    (sent, acked)
 }
