@@ -46,6 +46,8 @@ pub struct Core {
     pub store: Arc<dyn MessageStore>,
     /// When the broker started (for `$SYS/broker/uptime`).
     pub started: Instant,
+    /// Connection limits and the memory / disk alarms.
+    pub limits: crate::limits::Limits,
 }
 
 impl Core {
@@ -81,6 +83,7 @@ impl Core {
             auth: Arc::new(access),
             store: Arc::new(MemoryStore::default()),
             started: Instant::now(),
+            limits: crate::limits::Limits::new(config),
         }))
     }
 }
