@@ -1,0 +1,94 @@
+"""A publish flood beyond the memory high watermark: pika publishers push transient and
+persistent messages into queues nobody consumes as fast as they can. The broker must raise
+its memory alarm, block the publishers, and keep its resident set (VmRSS of the child
+process, sampled every 20 ms) under the watermark plus a bounded slack — it must not grow
+until the OOM killer ends it."""
+
+import threading
+import time
+
+import pika
+
+WATERMARK_MIB = 200
+# Reaction time: the alarm is checked every 100 ms and each held connection finishes the
+# frame it is reading, so some messages land after the check.
+SLACK_MIB = 48
+BODY = b"x" * (128 * 1024)
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def flood(port, queue, persistent, stop, counts, i):
+    try:
+        conn = pika.BlockingConnection(pika.ConnectionParameters(
+            host="127.0.0.1", port=port, credentials=pika.PlainCredentials("guest", "guest"),
+            connection_attempts=1, socket_timeout=5, blocked_connection_timeout=300))
+        ch = conn.channel()
+        ch.queue_declare(queue, durable=persistent)
+        props = pika.BasicProperties(delivery_mode=2 if persistent else 1)
+        while not stop.is_set():
+            ch.basic_publish("", queue, BODY, props)
+            counts[i] += 1
+    except Exception:  # the broker is killed at teardown while publishes are held
+        pass
+
+
+def queued(ch):
+    """Messages in the flood queues, as the broker counts them (passive declare-ok)."""
+    return sum(ch.queue_declare(f"flood-{i}", passive=True).method.message_count for i in range(4))
+
+
+def test_flood_beyond_watermark_blocks_publishers_and_bounds_rss(make_broker):
+    b = make_broker(extra_toml=f'[limits]\nmemory_high_watermark = "{WATERMARK_MIB}MiB"\n')
+    pid = b.proc.pid
+    stop = threading.Event()
+    counts = [0] * 4
+    threads = [threading.Thread(target=flood, args=(b.amqp_port, f"flood-{i}", i % 2 == 1, stop, counts, i),
+                                daemon=True) for i in range(4)]
+    for t in threads:
+        t.start()
+    # A connection that never publishes is never held: it reads the queue depths.
+    monitor = pika.BlockingConnection(pika.ConnectionParameters(
+        host="127.0.0.1", port=b.amqp_port, credentials=pika.PlainCredentials("guest", "guest")))
+    mch = monitor.channel()
+    for i in range(4):
+        mch.queue_declare(f"flood-{i}", durable=i % 2 == 1)
+    peak = 0.0
+    alarm_at = None
+    deadline = time.monotonic() + 18
+    try:
+        while time.monotonic() < deadline:
+            peak = max(peak, rss_mib(pid))
+            if alarm_at is None and "memory resource limit alarm set" in b.log():
+                alarm_at = time.monotonic()
+            if alarm_at is not None and time.monotonic() - alarm_at > 3:
+                break
+            time.sleep(0.02)
+        assert b.alive(), "broker died during the flood"
+        assert alarm_at is not None, f"no memory alarm within the flood (peak RSS {peak:.0f} MiB)"
+        # Publishers are held: once the queues have taken in what was already in their
+        # inboxes, they stop growing (pika keeps buffering its publishes client-side, so the
+        # client's own count says nothing).
+        settle = time.monotonic() + 5
+        held = queued(mch)
+        while True:
+            time.sleep(0.5)
+            now = queued(mch)
+            if now == held or time.monotonic() > settle:
+                break
+            held = now
+        time.sleep(1.0)
+        after = queued(mch) - held
+        assert after == 0, f"{after} messages reached the queues while the alarm was on"
+        peak = max(peak, rss_mib(pid))
+        assert "AMQP: connection blocked" in b.log()
+        assert peak < WATERMARK_MIB + SLACK_MIB, f"peak RSS {peak:.0f} MiB"
+        print(f"peak RSS {peak:.0f} MiB, {held} x 128 KiB queued when held")
+    finally:
+        stop.set()
