@@ -1,13 +1,17 @@
 """A publish flood beyond the memory high watermark: pika publishers push transient and
-persistent messages into queues nobody consumes as fast as they can. The broker must raise
+persistent messages, and raw MQTT clients QoS 0 publishes, into queues nobody consumes as fast
+as they can. The broker must raise
 its memory alarm, block the publishers, and keep its resident set (VmRSS of the child
 process, sampled every 20 ms) under the watermark plus a bounded slack — it must not grow
 until the OOM killer ends it."""
 
+import socket
 import threading
 import time
 
 import pika
+
+import rawmqtt as r
 
 WATERMARK_MIB = 200
 # Reaction time: the alarm is checked every 100 ms and each held connection finishes the
@@ -39,9 +43,22 @@ def flood(port, queue, persistent, stop, counts, i):
         pass
 
 
+def mqtt_flood(port, i, stop):
+    """QoS 0 publishes from a raw socket: once held, `sendall` blocks on TCP backpressure."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(r.connect(f"flood-mqtt-{i}"))
+        packet = r.publish(f"flood/{i}", BODY)
+        while not stop.is_set():
+            s.sendall(packet)
+    except OSError:  # the broker is killed at teardown while the socket is held
+        pass
+
+
 def queued(ch):
     """Messages in the flood queues, as the broker counts them (passive declare-ok)."""
-    return sum(ch.queue_declare(f"flood-{i}", passive=True).method.message_count for i in range(4))
+    names = [f"flood-{i}" for i in range(4)] + ["flood-mqtt"]
+    return sum(ch.queue_declare(n, passive=True).method.message_count for n in names)
 
 
 def test_flood_beyond_watermark_blocks_publishers_and_bounds_rss(make_broker):
@@ -52,6 +69,16 @@ def test_flood_beyond_watermark_blocks_publishers_and_bounds_rss(make_broker):
     threads = [threading.Thread(target=flood, args=(b.amqp_port, f"flood-{i}", i % 2 == 1, stop, counts, i),
                                 daemon=True) for i in range(4)]
     for t in threads:
+        t.start()
+    # MQTT publishers into a queue bound to amq.topic (nobody consumes it either).
+    setup = pika.BlockingConnection(pika.ConnectionParameters(
+        host="127.0.0.1", port=b.amqp_port, credentials=pika.PlainCredentials("guest", "guest")))
+    sch = setup.channel()
+    sch.queue_declare("flood-mqtt")
+    sch.queue_bind("flood-mqtt", "amq.topic", "flood.*")
+    setup.close()
+    threads += [threading.Thread(target=mqtt_flood, args=(b.port, i, stop), daemon=True) for i in range(2)]
+    for t in threads[4:]:
         t.start()
     # A connection that never publishes is never held: it reads the queue depths.
     monitor = pika.BlockingConnection(pika.ConnectionParameters(
@@ -88,6 +115,7 @@ def test_flood_beyond_watermark_blocks_publishers_and_bounds_rss(make_broker):
         assert after == 0, f"{after} messages reached the queues while the alarm was on"
         peak = max(peak, rss_mib(pid))
         assert "AMQP: connection blocked" in b.log()
+        assert mch.queue_declare("flood-mqtt", passive=True).method.message_count > 0, "MQTT did not flood"
         assert peak < WATERMARK_MIB + SLACK_MIB, f"peak RSS {peak:.0f} MiB"
         print(f"peak RSS {peak:.0f} MiB, {held} x 128 KiB queued when held")
     finally:
