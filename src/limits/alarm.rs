@@ -50,18 +50,19 @@ pub struct Alarms {
     memory_limit: AtomicU64,
     disk_limit: AtomicU64,
     state: watch::Sender<AlarmState>,
-    data_dir: PathBuf,
+    /// None when nothing is written to disk (`[store] in_memory`): no disk alarm then.
+    data_dir: Option<PathBuf>,
     interval: Duration,
 }
 
 impl Alarms {
-    /// Alarms for `config`, watching the file system of `data_dir`.
-    pub fn new(config: &LimitsConfig, data_dir: &Path) -> Arc<Alarms> {
+    /// Alarms for `config`, watching the file system of `data_dir` (none: no disk alarm).
+    pub fn new(config: &LimitsConfig, data_dir: Option<&Path>) -> Arc<Alarms> {
         let alarms = Alarms {
             memory_limit: AtomicU64::new(u64::MAX),
             disk_limit: AtomicU64::new(0),
             state: watch::channel(AlarmState::default()).0,
-            data_dir: data_dir.to_path_buf(),
+            data_dir: data_dir.map(Path::to_path_buf),
             interval: Duration::from_millis(config.alarm_check_interval_ms.max(10)),
         };
         alarms.set_thresholds(config.memory_high_watermark, config.disk_free_limit.0);
@@ -122,15 +123,16 @@ impl Alarms {
                 }
             }
         }
-        if let Some(free) = disk_free(&self.data_dir) {
+        let dir = self.data_dir.as_deref();
+        if let Some((dir, free)) = dir.and_then(|d| Some((d, disk_free(d)?))) {
             let limit = self.disk_limit.load(Ordering::Relaxed);
             next.disk = free < limit;
             if next.disk != self.state().disk {
                 if next.disk {
-                    tracing::warn!(free_bytes = free, limit_bytes = limit, dir = %self.data_dir.display(),
+                    tracing::warn!(free_bytes = free, limit_bytes = limit, dir = %dir.display(),
                         "disk resource limit alarm set: free disk space {} MB < {} MB; blocking publishers", free / 1_000_000, limit / 1_000_000);
                 } else {
-                    tracing::info!(free_bytes = free, limit_bytes = limit, dir = %self.data_dir.display(),
+                    tracing::info!(free_bytes = free, limit_bytes = limit, dir = %dir.display(),
                         "disk resource limit alarm cleared: free disk space {} MB >= {} MB; unblocking publishers", free / 1_000_000, limit / 1_000_000);
                 }
             }
@@ -242,7 +244,7 @@ mod tests {
             disk_free_limit: ByteSize(u64::MAX),
             ..LimitsConfig::default()
         };
-        let alarms = Alarms::new(&config, Path::new("."));
+        let alarms = Alarms::new(&config, Some(Path::new(".")));
         let mut rx = alarms.subscribe();
         alarms.check();
         assert_eq!(

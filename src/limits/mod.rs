@@ -31,7 +31,11 @@ impl Limits {
         let l = &config.limits;
         Limits {
             connections: Connections::new(l.max_connections, l.max_connections_per_user),
-            alarms: Alarms::new(l, &config.data_dir),
+            // A store that writes nothing to disk cannot fill it: no disk alarm.
+            alarms: Alarms::new(
+                l,
+                (!config.store.in_memory).then_some(config.data_dir.as_path()),
+            ),
         }
     }
 
