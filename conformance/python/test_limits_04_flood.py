@@ -3,7 +3,7 @@ persistent messages, and raw MQTT clients QoS 0 publishes, into queues nobody co
 as they can. The broker must raise
 its memory alarm, block the publishers, and keep its resident set (VmRSS of the child
 process, sampled every 20 ms) under the watermark plus a bounded slack — it must not grow
-until the OOM killer ends it."""
+until the OOM killer ends it. Purging the queues then clears the alarm."""
 
 import socket
 import threading
@@ -14,9 +14,10 @@ import pika
 import rawmqtt as r
 
 WATERMARK_MIB = 200
-# Reaction time: the alarm is checked every 100 ms and each held connection finishes the
-# frame it is reading, so some messages land after the check.
-SLACK_MIB = 48
+# What lands after the alarm: messages already read (each held connection finishes the
+# message it is reading), queue inboxes still being taken in, the store's copies of
+# persistent bodies; measured peaks were 203-245 MiB over 10 runs on 2 shared cores.
+SLACK_MIB = 64
 BODY = b"x" * (128 * 1024)
 
 
@@ -117,6 +118,11 @@ def test_flood_beyond_watermark_blocks_publishers_and_bounds_rss(make_broker):
         assert "AMQP: connection blocked" in b.log()
         assert mch.queue_declare("flood-mqtt", passive=True).method.message_count > 0, "MQTT did not flood"
         assert peak < WATERMARK_MIB + SLACK_MIB, f"peak RSS {peak:.0f} MiB"
+        # Resources recover: draining the queues lowers RSS (freed heap is returned to the
+        # system while the alarm is on) and the alarm clears, unblocking the publishers.
+        for n in [f"flood-{i}" for i in range(4)] + ["flood-mqtt"]:
+            mch.queue_purge(n)
+        b.wait_log(r"memory resource limit alarm cleared", timeout=5)
         print(f"peak RSS {peak:.0f} MiB, {held} x 128 KiB queued when held")
     finally:
         stop.set()

@@ -109,7 +109,10 @@ impl Alarms {
     /// Returns the resident set size measured (0 when unknown).
     pub fn check(&self) -> u64 {
         let mut next = self.state();
-        let measured = resident_bytes();
+        let mut measured = resident_bytes();
+        if measured.is_some_and(|rss| rss >= self.memory_limit()) && release_free_memory() {
+            measured = resident_bytes();
+        }
         if let Some(rss) = measured {
             let limit = self.memory_limit();
             next.memory = rss >= limit;
@@ -170,6 +173,33 @@ impl Alarms {
 /// Check interval once memory is past half the watermark: reading `/proc/self/statm` costs a
 /// few microseconds, so 200 reads a second are noise next to a flood.
 const CLOSE_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Hands memory the allocator keeps after frees back to the system, so drained queues
+/// lower RSS and a memory alarm can clear (glibc keeps freed heap pages: after a flood was
+/// purged RSS stayed above the watermark and the alarm never cleared). At most once a
+/// second: a trim walks the heap. Returns whether it trimmed.
+fn release_free_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::sync::Mutex;
+        use std::time::Instant;
+        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+        let Ok(mut last) = LAST.lock() else {
+            return false;
+        };
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        // SAFETY: malloc_trim only releases free pages of the allocator's own heap.
+        unsafe { libc::malloc_trim(0) };
+        true
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
 
 /// The process's resident set size, from `/proc/self/statm` (Linux); `None` elsewhere.
 pub fn resident_bytes() -> Option<u64> {
