@@ -75,6 +75,11 @@ pub struct Config {
     pub users: Vec<crate::auth::settings::UserConfig>,
     /// Permissions declared here (`[[permissions]]`).
     pub permissions: Vec<crate::auth::settings::PermissionConfig>,
+    /// Connection limits and resource alarms, table `[limits]`.
+    pub limits: crate::limits::LimitsConfig,
+    /// The file this configuration was read from (SIGHUP re-reads its `[limits]`).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// AMQP settings (`[amqp]` in the config file).
@@ -84,12 +89,20 @@ pub struct AmqpConfig {
     /// Milliseconds a delivery may stay unacknowledged before its channel is closed with 406
     /// (RabbitMQ's `consumer_timeout`, same default: 30 minutes).
     pub consumer_timeout_ms: u64,
+    /// Largest frame the broker offers and accepts in connection.tune, bytes (RabbitMQ's
+    /// `frame_max`, same default 131072; at least 4096, the spec's frame-min-size).
+    pub frame_max: u32,
+    /// Highest channel number offered in connection.tune (RabbitMQ's `channel_max`, same
+    /// default 2047); a client asking for more gets this, above it connection.close 504.
+    pub channel_max: u16,
 }
 
 impl Default for AmqpConfig {
     fn default() -> Self {
         AmqpConfig {
             consumer_timeout_ms: 1_800_000,
+            frame_max: 131_072,
+            channel_max: 2047,
         }
     }
 }
@@ -145,6 +158,8 @@ impl Default for Config {
             auth: Default::default(),
             users: Vec::new(),
             permissions: Vec::new(),
+            limits: crate::limits::LimitsConfig::default(),
+            source: None,
         }
     }
 }
@@ -289,6 +304,7 @@ impl Config {
             }
             None => Config::default(),
         };
+        config.source = file.map(|p| p.to_path_buf());
         overrides.apply_tls(&mut config);
         if let Some(v) = overrides.mqtt_listen {
             config.mqtt_listen = v;
@@ -411,6 +427,26 @@ mod tests {
             .unwrap();
         assert_eq!(c.mqtt_ws_listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.mqtt_ws_path, "/ws");
+    }
+
+    #[test]
+    fn limits_and_amqp_tuning_parse() {
+        let c = Config::from_toml(
+            "[amqp]\nframe_max = 8192\nchannel_max = 16\n[limits]\nmax_connections = 3\nmemory_high_watermark = \"512MiB\"\n",
+        )
+        .unwrap();
+        assert_eq!((c.amqp.frame_max, c.amqp.channel_max), (8192, 16));
+        assert_eq!(c.limits.max_connections, 3);
+        assert_eq!(
+            c.limits.memory_high_watermark,
+            crate::limits::Watermark::Bytes(512 << 20)
+        );
+        let d = Config::default();
+        assert_eq!((d.amqp.frame_max, d.amqp.channel_max), (131_072, 2047));
+        assert_eq!(
+            d.limits.disk_free_limit,
+            crate::limits::ByteSize(50_000_000)
+        );
     }
 
     #[test]

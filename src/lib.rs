@@ -5,6 +5,7 @@
 //! protocol-neutral core in `broker/` (vhosts, exchanges, the topic index, retained messages,
 //! sessions). `connection` holds the framed I/O both adapters share; `auth` holds users,
 //! permissions and ACLs, and `admin` the `user` / `vhost` / `permissions` subcommands;
+//! `limits` the connection limits and the memory / disk alarms that block publishers;
 //! `transport` the TLS and WebSocket layers under the adapters; `store` keeps durable
 //! definitions and persistent messages (a segment log with a group-commit persister thread,
 //! recovered at start). `Broker::start` embeds a whole broker, which is how the conformance
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod limits;
 pub mod metrics;
 pub mod mqtt;
 pub mod server;

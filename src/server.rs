@@ -110,7 +110,8 @@ impl RunningBroker {
             })?;
             tracing::info!(protocol, address = %bound, "listening for {protocol} on {bound}");
             *slot = Some(bound);
-            tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve));
+            let slots = Arc::clone(&core.limits.connections);
+            tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve, slots));
         }
         if let Some(tls) = &tls {
             let every = config.tls.watch_interval_secs;
@@ -123,6 +124,9 @@ impl RunningBroker {
             }
         }
         tasks.spawn(crate::mqtt::sys::run(mqtt, shutdown_rx.clone()));
+        // The first check runs before any client can publish.
+        core.limits.alarms.check();
+        tasks.spawn(Arc::clone(&core.limits.alarms).run(shutdown_rx.clone()));
         let [mqtt_addr, amqp_addr, mqtts_addr, amqps_addr, mqtt_ws_addr, mqtt_wss_addr] =
             bound_addrs;
         Ok(RunningBroker {
@@ -286,12 +290,14 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     // Handlers first: a signal that arrives right after the "listening" line must already
     // mean "shut down gracefully", not the default "die".
     let mut signals = Signals::install()?;
+    let source = config.source.clone();
     let broker = RunningBroker::start(config).await?;
     while let Signal::Reload = signals.wait().await {
         // As Mosquitto, SIGHUP re-reads the access and ACL files (the access file is also
         // re-read at a login after it changed) and the TLS files.
         tracing::info!("SIGHUP: reloading users, permissions and ACLs");
         broker.core().auth.reload();
+        crate::limits::reload::from_file(source.as_deref(), &broker.core().limits);
         match &broker.tls {
             Some(tls) => crate::transport::reload::reload_now(tls, "SIGHUP"),
             None => tracing::info!("SIGHUP: no TLS listener, no certificates to reload"),
@@ -361,16 +367,32 @@ type Serve =
 /// One connection's whole life, run as one task.
 type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-async fn accept_loop(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: Serve) {
+async fn accept_loop(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    serve: Serve,
+    slots: Arc<crate::limits::Connections>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // `max_connections`: refused before any handshake, so idle sockets cannot
+                    // pile up past the limit (the refusal is logged once per episode).
+                    let Some(slot) = slots.try_open() else {
+                        tracing::debug!(%peer, "connection refused: max_connections reached");
+                        drop(stream);
+                        continue;
+                    };
                     // Small packets (PUBACK, PINGRESP) must not wait for Nagle.
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve(stream, peer, shutdown.clone()));
+                    let connection = serve(stream, peer, shutdown.clone());
+                    connections.spawn(async move {
+                        connection.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

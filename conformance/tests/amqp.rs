@@ -19,6 +19,8 @@ mod amqp091_07_queue_features;
 mod amqp091_08_queue_lifecycle;
 #[path = "amqp/amqp091_09_rabbitmq_consumers.rs"]
 mod amqp091_09_rabbitmq_consumers;
+#[path = "amqp/amqp091_10_limits.rs"]
+mod amqp091_10_limits;
 #[path = "amqp/interop_01_mqtt_amqp.rs"]
 mod interop_01_mqtt_amqp;
 #[path = "amqp/interop_02_session_queues.rs"]

@@ -220,15 +220,31 @@ impl Connection {
         let check_every = ack_timeout::check_interval(self.consumer_timeout);
         let mut ack_check = tokio::time::interval_at(Instant::now() + check_every, check_every);
         ack_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Resource alarms: a publishing connection is not read while one is on (`limits/`).
+        let mut gate = crate::limits::PublishGate::new(&self.core.limits.alarms);
+        let mut told_blocked = false;
+        // A publish method decoded while the alarm holds this connection: handled once it
+        // clears, so no publish starts while held (and none is left half-read).
+        let mut parked: Option<Frame> = None;
         loop {
             // Stop decoding at the first full destination, so later publishes cannot overtake
             // the one waiting for room.
             while self.pending.is_empty() {
-                let frame = match decode_frame(&mut io.rbuf, self.tuned.frame_max) {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => return Err(AmqpError::from_decode(&e)),
+                let frame = match parked.take() {
+                    Some(f) => f,
+                    None => match decode_frame(&mut io.rbuf, self.tuned.frame_max) {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => return Err(AmqpError::from_decode(&e)),
+                    },
                 };
+                if let Frame::Method(_, Method::BasicPublish(_)) = &frame {
+                    gate.mark_publisher();
+                    if gate.holds() {
+                        parked = Some(frame);
+                        break;
+                    }
+                }
                 if self.on_frame(frame, &mut io.wbuf).await? {
                     io.flush().await?;
                     return Ok(());
@@ -251,6 +267,13 @@ impl Connection {
                 }
             }
             self.flush_confirms(&mut io.wbuf);
+            // A publish whose content is still arriving is read to its end first (the next
+            // publish method is parked), so a held connection never sits on half a message.
+            let held = gate.holds() && !self.channels.values().any(|c| c.publish.is_some());
+            if self.tuned.blocked_capable && held != told_blocked {
+                told_blocked = held;
+                super::blocked::notify(&mut io.wbuf, held.then(|| gate.state()), self.peer)?;
+            }
             if !io.wbuf.is_empty() {
                 wrote_since_tick = true;
             }
@@ -267,7 +290,11 @@ impl Connection {
                         None,
                     ));
                 }
-                r = io.read_more() => {
+                _ = gate.changed() => {
+                    // Heartbeats are not read while held (RabbitMQ suspends the check too).
+                    read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
+                }
+                r = io.read_more(), if !held => {
                     if r? == 0 {
                         return Err(AmqpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
                     }
@@ -295,7 +322,7 @@ impl Connection {
                     }
                     wrote_since_tick = false;
                 }
-                _ = sleep_until(read_deadline) => {
+                _ = sleep_until(read_deadline), if !held => {
                     tracing::warn!(peer = %self.peer, "AMQP: missed heartbeats from client; closing");
                     return Ok(());
                 }

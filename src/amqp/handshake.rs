@@ -20,10 +20,9 @@ use crate::broker::Core;
 use crate::connection::Framed;
 use crate::transport::TlsInfo;
 
-/// Largest frame the broker accepts and offers (RabbitMQ's default `frame_max`).
+/// Largest frame read before tune settles (RabbitMQ's default `frame_max`); afterwards
+/// `[amqp] frame_max` applies.
 pub const FRAME_MAX: u32 = 131_072;
-/// Channels per connection (RabbitMQ's default `channel_max`).
-pub const CHANNEL_MAX: u16 = 2047;
 /// Heartbeat interval the broker proposes, seconds (RabbitMQ's default).
 pub const HEARTBEAT: u16 = 60;
 
@@ -41,6 +40,11 @@ pub struct Negotiated {
     pub host: Arc<Vhost>,
     /// The client's `connection_name` (for logs).
     pub client_name: Option<String>,
+    /// The client announced the `connection.blocked` capability (RabbitMQ extension): it is
+    /// told when a resource alarm holds it.
+    pub blocked_capable: bool,
+    /// This user's slot under `max_connections_per_user`, held while the connection lives.
+    pub _user_slot: crate::limits::UserSlot,
 }
 
 /// Runs the handshake. `Ok(None)` when the client went away or was refused (already answered).
@@ -126,11 +130,13 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return refuse(io, peer, &capabilities, &text).await;
     };
 
+    let max_frame = core.config.amqp.frame_max.max(ferromq_amqp::FRAME_MIN_SIZE);
+    let max_channel = core.config.amqp.channel_max.max(1);
     send(
         io,
         Method::ConnectionTune(ConnectionTune {
-            channel_max: CHANNEL_MAX,
-            frame_max: FRAME_MAX,
+            channel_max: max_channel,
+            frame_max: max_frame,
             heartbeat: HEARTBEAT,
         }),
     )?;
@@ -140,24 +146,24 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // 0 means "no limit" from the client: ours applies [AMQP 0-9-1 connection.tune-ok].
     let frame_max = if tune.frame_max == 0 {
-        FRAME_MAX
+        max_frame
     } else {
         tune.frame_max
     };
-    if !(ferromq_amqp::FRAME_MIN_SIZE..=FRAME_MAX).contains(&frame_max) {
+    if !(ferromq_amqp::FRAME_MIN_SIZE..=max_frame).contains(&frame_max) {
         return Err(AmqpError::connection(
             reply_code::NOT_ALLOWED,
             format!(
-                "frame_max={frame_max} outside {}..={FRAME_MAX}",
+                "frame_max={frame_max} outside {}..={max_frame}",
                 ferromq_amqp::FRAME_MIN_SIZE
             ),
             None,
         ));
     }
     let channel_max = if tune.channel_max == 0 {
-        CHANNEL_MAX
+        max_channel
     } else {
-        tune.channel_max.min(CHANNEL_MAX)
+        tune.channel_max.min(max_channel)
     };
 
     let Some(Method::ConnectionOpen(open)) = next_method(io).await? else {
@@ -176,8 +182,15 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             "access to vhost '{vhost}' refused for user '{user}'"
         )),
     };
-    let host = match opened {
-        Ok(host) => host,
+    // RabbitMQ checks its user connection limit at connection.open, with a 530.
+    let opened = opened.and_then(|host| match core.limits.connections.try_user(&user) {
+        Ok(slot) => Ok((host, slot)),
+        Err(max) => Err(format!(
+            "Connection refused for user '{user}': user connection limit ({max}) is reached"
+        )),
+    });
+    let (host, user_slot) = match opened {
+        Ok(opened) => opened,
         Err(text) => {
             tracing::warn!(%peer, %user, "AMQP: {text}");
             return Err(AmqpError::connection(
@@ -195,6 +208,11 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         user,
         host,
         client_name,
+        blocked_capable: capabilities
+            .get("connection.blocked")
+            .and_then(FieldValue::as_bool)
+            .unwrap_or(false),
+        _user_slot: user_slot,
     }))
 }
 

@@ -8,6 +8,7 @@
 mod access;
 mod ack_timeout;
 mod basic;
+mod blocked;
 mod channel;
 mod conn;
 mod consumer;

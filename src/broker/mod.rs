@@ -55,6 +55,8 @@ pub struct Core {
     pub recovered_mqtt_sessions: parking_lot::Mutex<
         std::collections::BTreeMap<String, crate::store::definitions::MqttSessionDef>,
     >,
+    /// Connection limits and the memory / disk alarms.
+    pub limits: crate::limits::Limits,
 }
 
 impl Core {
@@ -113,6 +115,7 @@ impl Core {
             started: Instant::now(),
             recovered_mqtt_sessions: parking_lot::Mutex::new(recovered_mqtt_sessions),
             recovered_qos2: parking_lot::Mutex::new(recovered_qos2),
+            limits: crate::limits::Limits::new(config),
         }))
     }
 }

@@ -57,6 +57,8 @@ pub struct Conn {
     pub access: super::access::ClientAccess,
     /// PUBACK / PUBREC waiting for their messages to be stored.
     pub acks: super::publish_ack::PendingAcks,
+    /// The user's slot under `max_connections_per_user` (none for anonymous clients).
+    pub _user_slot: Option<crate::limits::UserSlot>,
 }
 
 /// How the connection ended.
@@ -171,17 +173,25 @@ impl Conn {
         let mut deadline = keep_alive.map(|k| Instant::now() + k);
         let kick = Arc::clone(&self.kick);
         let session = Arc::clone(&self.session);
+        // Resource alarms: a publishing client is not read while one is on (TCP backpressure,
+        // as RabbitMQ's MQTT plugin); subscribers keep receiving so queues can drain.
+        let mut gate = crate::limits::PublishGate::new(&self.mqtt.core.limits.alarms);
         loop {
             // Decode everything complete, then answer it and send deliveries in one write.
             // Stop at the first full destination, so later publishes cannot overtake the one
             // waiting for room.
             while self.backpressure.is_empty() {
                 match decode(&mut io.rbuf, self.version, max_packet) {
-                    Ok(Some(packet)) => match self.handle(packet, &mut io.wbuf) {
-                        Ok(None) => {}
-                        Ok(Some(exit)) => return exit,
-                        Err(e) => return Exit::WithWill(e),
-                    },
+                    Ok(Some(packet)) => {
+                        if let Packet::Publish(_) = packet {
+                            gate.mark_publisher();
+                        }
+                        match self.handle(packet, &mut io.wbuf) {
+                            Ok(None) => {}
+                            Ok(Some(exit)) => return exit,
+                            Err(e) => return Exit::WithWill(e),
+                        }
+                    }
                     Ok(None) => break,
                     Err(e) => return Exit::WithWill(e.into()),
                 }
@@ -198,10 +208,13 @@ impl Conn {
                 // Packets already read wait behind the publish that blocked: decode them first.
                 continue;
             }
+            let held = gate.holds();
             tokio::select! {
                 _ = shutdown.changed() => return Exit::Shutdown,
                 _ = kick.notified() => return self.last_packets(io).await,
-                r = io.read_more() => match r {
+                // Keep alive restarts: a held client's PINGREQs were not read.
+                _ = gate.changed() => deadline = keep_alive.map(|k| Instant::now() + k),
+                r = io.read_more(), if !held => match r {
                     Ok(0) => return Exit::WithWill(MqttError::Eof),
                     Ok(_) => deadline = keep_alive.map(|k| Instant::now() + k),
                     Err(e) => return Exit::WithWill(e.into()),
@@ -214,7 +227,7 @@ impl Conn {
                         self.send(&mut io.wbuf, packet);
                     }
                 }
-                _ = sleep_until(deadline) => return Exit::WithWill(MqttError::KeepAliveTimeout),
+                _ = sleep_until(deadline), if !held => return Exit::WithWill(MqttError::KeepAliveTimeout),
             }
         }
     }

@@ -153,6 +153,18 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
     };
+    // `max_connections_per_user`: CONNACK 0x97 Quota exceeded (v3: 3 Server unavailable).
+    let user_slot = match user.as_deref() {
+        Some(name) => match mqtt.core.limits.connections.try_user(name) {
+            Ok(slot) => Some(slot),
+            Err(max) => {
+                let why = format!("user connection limit ({max}) is reached");
+                refuse(io, ReasonCode::QUOTA_EXCEEDED, &why);
+                return None;
+            }
+        },
+        None => None,
+    };
     let permission = match mqtt.core.auth.vhost_access(user.as_deref(), vhost) {
         VhostAccess::Allowed(p) => p,
         VhostAccess::NoSuchVhost => {
@@ -277,6 +289,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         backpressure: Vec::new(),
         acks: Default::default(),
         access,
+        _user_slot: user_slot,
     };
     if session_present {
         super::deliver::resend_inflight(&mut conn, &mut io.wbuf);
