@@ -203,19 +203,18 @@ impl RunningBroker {
 /// Serves MQTT on accepted sockets, behind a TLS handshake when `tls` is set.
 fn mqtt_serve(mqtt: &Arc<crate::mqtt::Mqtt>, tls: Option<Arc<TlsAcceptor>>) -> Serve {
     let mqtt = Arc::clone(mqtt);
-    Arc::new(move |stream, peer, shutdown| {
+    Arc::new(move |stream, peer, shutdown| -> ConnectionFuture {
         let mqtt = Arc::clone(&mqtt);
-        let tls = tls.clone();
-        Box::pin(async move {
-            match tls {
-                None => crate::mqtt::serve(stream, peer, None, mqtt, shutdown).await,
-                Some(tls) => {
-                    if let Some((stream, info)) = tls.accept(stream, peer, "mqtt").await {
-                        crate::mqtt::serve(stream, peer, Some(info), mqtt, shutdown).await;
-                    }
+        // One box per variant, sized to it: a single async block holding both would make
+        // every plain connection pay for the TLS stream's state (README, Benchmarks).
+        match tls.clone() {
+            None => Box::pin(crate::mqtt::serve(stream, peer, None, mqtt, shutdown)),
+            Some(tls) => Box::pin(async move {
+                if let Some((stream, info)) = tls.accept(stream, peer, "mqtt").await {
+                    crate::mqtt::serve(stream, peer, Some(info), mqtt, shutdown).await;
                 }
-            }
-        })
+            }),
+        }
     })
 }
 
@@ -259,19 +258,17 @@ fn mqtt_ws_serve(
 /// Serves AMQP on accepted sockets, behind a TLS handshake when `tls` is set.
 fn amqp_serve(amqp: &Arc<crate::amqp::Amqp>, tls: Option<Arc<TlsAcceptor>>) -> Serve {
     let amqp = Arc::clone(amqp);
-    Arc::new(move |stream, peer, shutdown| {
+    Arc::new(move |stream, peer, shutdown| -> ConnectionFuture {
         let amqp = Arc::clone(&amqp);
-        let tls = tls.clone();
-        Box::pin(async move {
-            match tls {
-                None => crate::amqp::serve(stream, peer, None, amqp, shutdown).await,
-                Some(tls) => {
-                    if let Some((stream, info)) = tls.accept(stream, peer, "amqp").await {
-                        crate::amqp::serve(stream, peer, Some(info), amqp, shutdown).await;
-                    }
+        // One box per variant, sized to it (see `mqtt_serve`).
+        match tls.clone() {
+            None => Box::pin(crate::amqp::serve(stream, peer, None, amqp, shutdown)),
+            Some(tls) => Box::pin(async move {
+                if let Some((stream, info)) = tls.accept(stream, peer, "amqp").await {
+                    crate::amqp::serve(stream, peer, Some(info), amqp, shutdown).await;
                 }
-            }
-        })
+            }),
+        }
     })
 }
 

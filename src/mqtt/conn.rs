@@ -35,8 +35,9 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// Keep alive in effect (0 = none).
     pub keep_alive: u16,
-    /// The will, until a normal DISCONNECT clears it.
-    pub will: Option<ferromq_mqtt::Will>,
+    /// The will, until a normal DISCONNECT clears it. Boxed: most clients set none, and inline
+    /// it would be over half of this struct, held by every idle connection.
+    pub will: Option<Box<ferromq_mqtt::Will>>,
     /// Session Expiry Interval in effect.
     pub session_expiry: u32,
     /// The client's Receive Maximum: outgoing QoS 1/2 in flight at most.
@@ -84,28 +85,13 @@ pub async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut io = Framed::new(stream);
-    let cfg = &mqtt.core.config.mqtt;
-    let connect_timeout = Duration::from_secs(cfg.connect_timeout_secs);
-    let first = tokio::select! {
-        r = tokio::time::timeout(connect_timeout, read_connect(&mut io, cfg.max_packet_size)) => r,
-        _ = shutdown.changed() => return,
-    };
-    let connect = match first {
-        Err(_) => {
-            tracing::info!(%peer, "closing connection: no CONNECT within {}s", connect_timeout.as_secs());
-            return;
-        }
-        Ok(Err(e)) => {
-            reject_bad_connect(&mut io, &e).await;
-            tracing::warn!(%peer, error = %e, "closing connection: bad CONNECT");
-            return;
-        }
-        Ok(Ok(None)) => return,
-        Ok(Ok(Some(connect))) => connect,
-    };
-    let Some(mut conn) = super::connect::accept(connect, &mut io, peer, tls.as_ref(), &mqtt).await
-    else {
-        io.close().await;
+    // This task's future is as large as its largest await point, and it lives as long as the
+    // connection: the once-only CONNECT and close paths run in their own boxed futures (whose
+    // locals, such as the decoded CONNECT, die with them), so an idle connection holds only
+    // the state of its read loop (README, Benchmarks: idle connections).
+    // Matched in place: a named `Option<Conn>` would keep a second Conn's worth of storage
+    // in this future for the connection's life.
+    let Some(mut conn) = Box::pin(open(&mut io, peer, tls, &mqtt, &mut shutdown)).await else {
         return;
     };
     Metrics::add(&mqtt.core.metrics.clients_connected, 1);
@@ -113,7 +99,41 @@ pub async fn run<S>(
     Metrics::sub(&mqtt.core.metrics.clients_connected, 1);
     Metrics::add(&mqtt.core.metrics.bytes_received, io.bytes_read);
     Metrics::add(&mqtt.core.metrics.bytes_sent, io.bytes_written);
-    conn.finish(exit, &mut io).await;
+    Box::pin(conn.finish(exit, &mut io)).await;
+}
+
+/// Waits for CONNECT and accepts it; `None` once the connection is closed instead.
+async fn open<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<S>,
+    peer: SocketAddr,
+    tls: Option<crate::transport::TlsInfo>,
+    mqtt: &Arc<Mqtt>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Conn> {
+    let cfg = &mqtt.core.config.mqtt;
+    let connect_timeout = Duration::from_secs(cfg.connect_timeout_secs);
+    let first = tokio::select! {
+        r = tokio::time::timeout(connect_timeout, read_connect(io, cfg.max_packet_size)) => r,
+        _ = shutdown.changed() => return None,
+    };
+    let connect = match first {
+        Err(_) => {
+            tracing::info!(%peer, "closing connection: no CONNECT within {}s", connect_timeout.as_secs());
+            return None;
+        }
+        Ok(Err(e)) => {
+            reject_bad_connect(io, &e).await;
+            tracing::warn!(%peer, error = %e, "closing connection: bad CONNECT");
+            return None;
+        }
+        Ok(Ok(None)) => return None,
+        Ok(Ok(Some(connect))) => connect,
+    };
+    let conn = super::connect::accept(connect, io, peer, tls.as_ref(), mqtt).await;
+    if conn.is_none() {
+        io.close().await;
+    }
+    conn
 }
 
 /// Reads until the first packet; it must be CONNECT [MQTT-3.1.0-1].
@@ -211,7 +231,7 @@ impl Conn {
             let held = gate.holds();
             tokio::select! {
                 _ = shutdown.changed() => return Exit::Shutdown,
-                _ = kick.notified() => return self.last_packets(io).await,
+                _ = kick.notified() => return Box::pin(self.last_packets(io)).await,
                 // Keep alive restarts: a held client's PINGREQs were not read.
                 _ = gate.changed() => deadline = keep_alive.map(|k| Instant::now() + k),
                 r = io.read_more(), if !held => match r {
@@ -325,7 +345,7 @@ impl Conn {
             }
             Exit::NormalWithWill => {
                 tracing::debug!(%client_id, peer = %self.peer, "client disconnected with will (0x04)");
-                self.will.take()
+                self.will.take().map(|w| *w)
             }
             Exit::Shutdown => {
                 self.send_disconnect(&mut io.wbuf, ReasonCode::SERVER_SHUTTING_DOWN, None);
@@ -341,7 +361,7 @@ impl Conn {
                 } else {
                     tracing::debug!(%client_id, peer = %self.peer, reason = %e, "connection closed");
                 }
-                self.will.take()
+                self.will.take().map(|w| *w)
             }
         };
         // The session is released before the socket closes, so a client that sees the close

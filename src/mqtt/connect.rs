@@ -274,7 +274,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         generation,
         peer,
         keep_alive,
-        will: connect.will,
+        will: connect.will.map(Box::new),
         session_expiry,
         client_receive_max: usize::from(client_receive_max.max(1)),
         client_max_packet,

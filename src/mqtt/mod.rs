@@ -144,14 +144,17 @@ impl Mqtt {
 
 /// Serves one MQTT connection until it closes or the broker shuts down; `tls` is set on the
 /// MQTTS listener.
-pub async fn serve<S>(
+// Not `async fn`: a wrapper future would store the arguments a second time for the
+// connection's whole life (rust-lang/rust#62958).
+pub fn serve<S>(
     stream: S,
     peer: SocketAddr,
     tls: Option<TlsInfo>,
     mqtt: Arc<Mqtt>,
     shutdown: watch::Receiver<bool>,
-) where
+) -> impl std::future::Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    conn::run(stream, peer, tls, mqtt, shutdown).await
+    conn::run(stream, peer, tls, mqtt, shutdown)
 }

@@ -433,10 +433,14 @@ impl Session {
             if filter.starts_with("$share/") {
                 continue;
             }
-            let levels = s
-                .parsed
-                .entry(filter.clone())
-                .or_insert_with(|| routing_key::parse_mqtt_filter(filter));
+            // Looked up before inserting: `entry` would clone the filter per delivery.
+            if !s.parsed.contains_key(filter) {
+                s.parsed
+                    .insert(filter.clone(), routing_key::parse_mqtt_filter(filter));
+            }
+            let Some(levels) = s.parsed.get(filter) else {
+                continue;
+            };
             if !routing_key::filter_matches(levels, &topic) {
                 continue;
             }

@@ -65,7 +65,8 @@ pub(super) struct Actor {
     host: Arc<dyn QueueHost>,
     stats: Arc<QueueStats>,
     ready: Ready,
-    unacked: HashMap<MessageId, (Entry, ConsumerTag)>,
+    /// Keyed with `IdHasher`: ids are ours, and SipHash per delivery and ack showed in profiles.
+    unacked: HashMap<MessageId, (Entry, ConsumerTag), super::id_hash::IdBuildHasher>,
     consumers: Consumers,
     next_id: u64,
     /// When the queue expires if it stays unused (`x-expires`); counts only while it has no
@@ -101,7 +102,7 @@ impl Actor {
             store,
             host,
             stats,
-            unacked: HashMap::new(),
+            unacked: HashMap::default(),
             next_id: 1,
             dead_letter_waits: Vec::new(),
         };
