@@ -125,7 +125,7 @@ impl Mqtt {
         let vhost = &self.vhost;
         let retained = vhost.update_retained(&message);
         let bindings = vhost.route_mqtt(&message);
-        let dispatched = vhost.dispatch_with_outcome(&message, &bindings, pending);
+        let dispatched = vhost.dispatch_until_stored(&message, &bindings, pending);
         (
             dispatched.reached,
             publish_ack::both(dispatched.verdict, retained),

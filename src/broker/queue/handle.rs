@@ -201,6 +201,11 @@ impl QueueHandle {
         self.refuses || self.durable
     }
 
+    /// True if the queue writes persistent messages to a durable store.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
     /// Enqueues a message; `Some(pending)` if the inbox is full and the caller must await it.
     /// A refusal by the overflow policy is silent (see `publish_with_outcome`).
     pub fn publish(&self, message: Arc<Message>) -> Option<Pending> {

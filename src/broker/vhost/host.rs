@@ -69,6 +69,29 @@ impl Vhost {
         bindings: &[Binding],
         pending: &mut Vec<Pending>,
     ) -> Dispatched {
+        self.dispatch_answered(message, bindings, pending, |_| true)
+    }
+
+    /// `dispatch_with_outcome` asking only the durable queues, whose verdict comes once the
+    /// message is on disk: for MQTT acknowledgements, which wait for storage but not for the
+    /// verdicts of queues that may refuse (a full subscriber queue drops newer messages
+    /// unannounced, as Mosquitto's). Asking a queue costs a reply per message.
+    pub fn dispatch_until_stored(
+        &self,
+        message: &Arc<Message>,
+        bindings: &[Binding],
+        pending: &mut Vec<Pending>,
+    ) -> Dispatched {
+        self.dispatch_answered(message, bindings, pending, QueueHandle::is_durable)
+    }
+
+    fn dispatch_answered(
+        &self,
+        message: &Arc<Message>,
+        bindings: &[Binding],
+        pending: &mut Vec<Pending>,
+        ask: impl Fn(&QueueHandle) -> bool,
+    ) -> Dispatched {
         let refusing: Vec<(usize, QueueHandle)> = {
             let map = self.refusing.read();
             if map.is_empty() {
@@ -77,7 +100,7 @@ impl Vhost {
                 let mut found: Vec<(usize, QueueHandle)> = Vec::new();
                 for b in bindings {
                     let key = b.destination_key();
-                    if let Some(handle) = map.get(&key) {
+                    if let Some(handle) = map.get(&key).filter(|h| ask(h)) {
                         if found.iter().all(|(k, _)| *k != key) {
                             found.push((key, handle.clone()));
                         }
