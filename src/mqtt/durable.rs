@@ -37,7 +37,15 @@ pub fn record(mqtt: &Mqtt, session: &Session) {
             None
         } else {
             s.recorded = true;
+            let now = std::time::Instant::now();
             Some(MqttSessionDef {
+                will: s.pending_will.as_ref().map(|(due, message)| {
+                    let left = due.saturating_duration_since(now).as_secs();
+                    (
+                        u32::try_from(left).unwrap_or(u32::MAX),
+                        Message::clone(message),
+                    )
+                }),
                 expiry_secs: s.expiry_secs,
                 subscriptions: s
                     .subscriptions
@@ -117,6 +125,11 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
                     queue.bind(mqtt, &sub.filter);
                 }
             }
+        }
+        if let Some((delay, message)) = def.will {
+            let due = std::time::Instant::now() + std::time::Duration::from_secs(u64::from(delay));
+            session.lock().pending_will = Some((due, Arc::new(message)));
+            super::will::publish_recovered(mqtt, &session, delay);
         }
         mqtt.sessions
             .insert(Arc::clone(&session.client_id), Arc::clone(&session));

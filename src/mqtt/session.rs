@@ -135,6 +135,8 @@ pub struct SessionState {
     pub releasing: bool,
     /// The session is in the durable definitions (`durable`), to be deleted there when it ends.
     pub recorded: bool,
+    /// A will waiting out its delay: when it is due, and the message (recorded by `durable`).
+    pub pending_will: Option<(Instant, Arc<Message>)>,
     /// The queue the session's subscriptions bind, once it has one (see `session_queue`).
     pub queue: Option<Arc<SessionQueue>>,
     /// Parsed filters of `subscriptions`, for working out how a message from the queue is sent.
@@ -174,6 +176,7 @@ impl Session {
                 ended: false,
                 releasing: false,
                 recorded: false,
+                pending_will: None,
                 queue: None,
                 parsed: HashMap::new(),
                 outbox: VecDeque::new(),
@@ -207,6 +210,8 @@ impl Session {
         let mut s = self.state.lock();
         s.owner = generation;
         s.releasing = false;
+        // A resumed session cancels its delayed will [MQTT-3.1.3-9].
+        s.pending_will = None;
         s.epoch += 1;
         s.expiry_secs = expiry_secs;
         let previous = s.kick.replace(kick);

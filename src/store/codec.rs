@@ -195,7 +195,6 @@ impl<'a> Reader<'a> {
     }
 
     /// True once everything was read.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }

@@ -94,12 +94,29 @@ pub enum Change {
 /// A persistent MQTT session as recorded: what it takes to resume it after a restart. Its
 /// messages are in its durable queue (`mqtt-subscription-<clientid>qos1`), its filters are
 /// also that queue's bindings.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct MqttSessionDef {
     /// Seconds it outlives its connection (`u32::MAX`: for ever).
     pub expiry_secs: u32,
     /// Its subscriptions.
     pub subscriptions: Vec<MqttSubscriptionDef>,
+    /// A will waiting out its delay (seconds left when recorded, and the message), published
+    /// after a restart once that delay passed again unless the client resumed the session.
+    pub will: Option<(u32, crate::broker::message::Message)>,
+}
+
+impl PartialEq for MqttSessionDef {
+    /// Equal as the log tells them apart: a will by its delay, topic and body (core messages
+    /// have no equality of their own).
+    fn eq(&self, other: &Self) -> bool {
+        let will = |w: &Option<(u32, crate::broker::message::Message)>| {
+            w.as_ref()
+                .map(|(d, m)| (*d, m.topic.clone(), m.body.clone()))
+        };
+        self.expiry_secs == other.expiry_secs
+            && self.subscriptions == other.subscriptions
+            && will(&self.will) == will(&other.will)
+    }
 }
 
 /// One MQTT subscription as recorded.
@@ -346,6 +363,11 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
                     w.u8(sub.retain_handling);
                     w.opt(sub.id, |w, id| w.u32(id));
                 }
+                // Last, so records written before wills were kept still read.
+                w.opt(s.will.as_ref(), |w, (delay, message)| {
+                    w.u32(*delay);
+                    w.message(message);
+                });
             }
             Change::Queue(name, q) => {
                 w.str(name);
@@ -436,11 +458,17 @@ fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
                     id: r.opt(|r| r.u32())?,
                 });
             }
+            let will = if r.is_empty() {
+                None
+            } else {
+                r.opt(|r| Ok((r.u32()?, r.message()?)))?
+            };
             Change::MqttSession(
                 client_id,
                 MqttSessionDef {
                     expiry_secs,
                     subscriptions,
+                    will,
                 },
             )
         }
@@ -483,6 +511,7 @@ mod tests {
                     MqttSessionDef {
                         expiry_secs: expiry,
                         subscriptions: vec![sub("t/+", None)],
+                        will: None,
                     },
                 ));
             }
@@ -491,6 +520,19 @@ mod tests {
                 MqttSessionDef {
                     expiry_secs: 30,
                     subscriptions: vec![sub("x/#", Some(7)), sub("$share/g/y", None)],
+                    will: Some((
+                        12,
+                        crate::broker::message::Message {
+                            exchange: "amq.topic".into(),
+                            topic: "dev/a/status".into(),
+                            body: bytes::Bytes::from_static(b"offline"),
+                            qos: 1,
+                            retain: true,
+                            expires_at: None,
+                            properties: Default::default(),
+                            origin: Default::default(),
+                        },
+                    )),
                 },
             ));
             defs.record(&Change::DeleteMqttSession("b".into()));
@@ -505,6 +547,13 @@ mod tests {
                 a.subscriptions,
                 vec![sub("x/#", Some(7)), sub("$share/g/y", None)]
             );
+            let (delay, will) = a.will.as_ref().expect("the will is kept");
+            assert_eq!(*delay, 12);
+            assert_eq!(
+                (will.topic.as_str(), &will.body[..]),
+                ("dev/a/status", &b"offline"[..])
+            );
+            assert!(will.retain);
         }
     }
 

@@ -207,3 +207,116 @@ async fn a_qos2_packet_id_received_before_a_crash_is_not_routed_twice() {
     assert_eq!(got, vec![b"once".to_vec()], "{}", b.log());
     stop(b);
 }
+
+/// A v5 will waiting out its Will Delay Interval when the broker is SIGKILLed is published
+/// after the restart (once the delay passed again), and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_will_pending_at_a_crash_is_published_after_the_restart() {
+    use super::support::{channel, drain};
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill, LastWillProperties};
+    use rumqttc::v5::mqttbytes::QoS as Q5;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let b = BrokerProcess::start(&data, "");
+    let (_conn, ch) = channel(&b).await;
+    ch.queue_declare(
+        "wills",
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        "wills",
+        "amq.topic",
+        "wills.#",
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+    let mut options = rumqttc::v5::MqttOptions::new("willer", "127.0.0.1", b.mqtt_port);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_clean_start(false);
+    let mut props = ConnectProperties::new();
+    props.session_expiry_interval = Some(300);
+    options.set_connect_properties(props);
+    let will_props = LastWillProperties {
+        delay_interval: Some(2),
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        content_type: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: vec![],
+    };
+    options.set_last_will(LastWill::new(
+        "wills/dev",
+        b"gone".to_vec(),
+        Q5::AtLeastOnce,
+        false,
+        Some(will_props),
+    ));
+    let (client, mut events) = rumqttc::v5::AsyncClient::new(options, 16);
+    let connected = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(
+                _,
+            ))) = events.poll().await
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(connected.is_ok(), "CONNACK in time");
+    // Gone without DISCONNECT: the will's delay starts.
+    drop(events);
+    drop(client);
+    // The pending will is recorded with the session (fsynced) before the broker answers
+    // anyone; watch the definitions log for it rather than sleeping.
+    let log = data.join("definitions.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read(&log)
+        .map(|bytes| bytes.windows(4).any(|w| w == b"gone"))
+        .unwrap_or(false)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the will was never recorded\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigkill(b.pid());
+    b.kill();
+
+    let b = BrokerProcess::start(&data, "");
+    let (_conn, ch) = channel(&b).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the will never came\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        got = drain(&ch, "wills").await;
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, b"gone".to_vec());
+    // And not again (its record went when it was published).
+    stop(b);
+    let b = BrokerProcess::start(&data, "");
+    let (_conn, ch) = channel(&b).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(drain(&ch, "wills").await.is_empty(), "the will came twice");
+    stop(b);
+}
