@@ -112,11 +112,11 @@ impl Mqtt {
         dispatch(&message, &bindings, pending)
     }
 
-    /// `publish` for a QoS 1/2 message the publisher waits to have acknowledged: the queues
-    /// that keep it durably (or may refuse it) answer through the returned verdict, which
-    /// resolves once they stored it (after the fsync); PUBACK / PUBREC wait for it, so an
-    /// acknowledged message survives a crash. `None` when no such queue got it. With the store
-    /// in memory no queue answers, and this is `publish`.
+    /// `publish` for a QoS 1/2 message the publisher waits to have acknowledged: the durable
+    /// queues it reaches (and, for a retained message, the retained store) answer through the
+    /// returned verdict, which resolves once they stored it (after the fsync); PUBACK / PUBREC
+    /// wait for it, so an acknowledged message survives a crash. `None` when nothing durable
+    /// got it; with the store in memory that is always, and this is `publish`.
     pub fn publish_acknowledged(
         &self,
         message: Arc<Message>,

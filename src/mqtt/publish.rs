@@ -12,6 +12,7 @@ use ferromq_mqtt::{Packet, Properties, PubResponse, Publish, QoS, ReasonCode};
 use super::conn::Conn;
 use super::reason::MqttError;
 use super::translate::to_message;
+use crate::broker::message::Message;
 use crate::broker::queue::Verdict;
 use crate::metrics::Metrics;
 
@@ -118,17 +119,26 @@ impl Conn {
     }
 
     fn route(&mut self, publish: Publish) -> usize {
-        let exchange = &self.mqtt.vhost.mqtt_exchange().name;
-        let message = to_message(publish, &self.session.client_id, exchange, Instant::now());
-        self.mqtt.publish(Arc::new(message), &mut self.backpressure)
+        let message = self.message_of(publish);
+        self.mqtt.publish(message, &mut self.backpressure)
     }
 
     /// `route` for QoS 1/2: also the verdict of the queues that store the message durably.
     fn route_acknowledged(&mut self, publish: Publish) -> (usize, Option<Verdict>) {
-        let exchange = &self.mqtt.vhost.mqtt_exchange().name;
-        let message = to_message(publish, &self.session.client_id, exchange, Instant::now());
+        let message = self.message_of(publish);
         self.mqtt
-            .publish_acknowledged(Arc::new(message), &mut self.backpressure)
+            .publish_acknowledged(message, &mut self.backpressure)
+    }
+
+    /// The core message of a PUBLISH from this client.
+    fn message_of(&self, publish: Publish) -> Arc<Message> {
+        let exchange = &self.mqtt.vhost.mqtt_exchange().name;
+        Arc::new(to_message(
+            publish,
+            &self.session.client_id,
+            exchange,
+            Instant::now(),
+        ))
     }
 
     /// Sends PUBACK / PUBREC now, or once the message is stored and those before it are sent.

@@ -19,7 +19,7 @@ use lapin::options::{
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 
-use super::support::{channel, drain, persistent, sigkill, stop, STEP};
+use super::support::{assert_none_lost, channel, drain, persistent, sigkill, stop, STEP};
 
 const QUEUE: &str = "crash";
 /// A second durable queue bound with `QUEUE` to a durable fanout exchange the publishers use:
@@ -98,17 +98,8 @@ async fn confirmed_messages_survive_sigkill_at_random_points() {
                     "{id} delivered {n} times from {queue}"
                 );
             }
-            let missing: Vec<&String> = confirmed
-                .iter()
-                .filter(|id| !seen.contains_key(*id))
-                .collect();
-            assert!(
-                missing.is_empty(),
-                "round {round}: {} confirmed messages lost from {queue}, e.g. {:?}\n{}",
-                missing.len(),
-                missing.iter().take(5).collect::<Vec<_>>(),
-                b.log()
-            );
+            let context = format!("round {round}: confirmed, from {queue}");
+            assert_none_lost(&confirmed, &*seen, &context, &b);
         }
         let _ = conn.close(200, "bye").await;
         stop(b);

@@ -12,7 +12,7 @@ use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use super::support::{channel, drain, mqtt_publish_until_dead, sigkill, stop};
+use super::support::{assert_none_lost, channel, drain, mqtt_publish_until_dead, sigkill, stop};
 
 const QUEUE: &str = "mqtt-crash";
 const ROUNDS: usize = 3;
@@ -81,14 +81,7 @@ async fn acknowledged_qos1_publishes_survive_sigkill_at_random_points() {
             // when it was stored but its PUBACK died with the broker. Here nothing re-sends.
             assert_eq!(*n, 1, "{id} delivered twice");
         }
-        let missing: Vec<&String> = acked.iter().filter(|id| !seen.contains_key(*id)).collect();
-        assert!(
-            missing.is_empty(),
-            "round {round}: {} acknowledged messages lost, e.g. {:?}\n{}",
-            missing.len(),
-            missing.iter().take(5).collect::<Vec<_>>(),
-            b.log()
-        );
+        assert_none_lost(&acked, &seen, &format!("round {round}: acknowledged"), &b);
         let _ = conn.close(200, "bye").await;
         stop(b);
     }

@@ -91,6 +91,24 @@ pub fn stop(b: BrokerProcess) {
     b.wait_exit(STEP);
 }
 
+/// Fails unless every message in `wanted` (confirmed or acknowledged before a crash) is in
+/// `seen` (delivered after the restart), naming a few that are not and the broker's log.
+pub fn assert_none_lost(
+    wanted: &HashSet<String>,
+    seen: &HashMap<String, u32>,
+    context: &str,
+    b: &BrokerProcess,
+) {
+    let missing: Vec<&String> = wanted.iter().filter(|id| !seen.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{context}: {} messages lost, e.g. {:?}\n{}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        b.log()
+    );
+}
+
 /// SIGKILL now.
 pub fn sigkill(pid: u32) {
     let _ = std::process::Command::new("kill")
