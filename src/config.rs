@@ -95,6 +95,10 @@ pub struct AmqpConfig {
     /// Highest channel number offered in connection.tune (RabbitMQ's `channel_max`, same
     /// default 2047); a client asking for more gets this, above it connection.close 504.
     pub channel_max: u16,
+    /// Seconds a new AMQP connection may take from accept (after TLS, which has its own
+    /// timeout) to connection.open-ok (RabbitMQ's `handshake_timeout`, same default 10 s);
+    /// slower ones are closed.
+    pub handshake_timeout_secs: u64,
 }
 
 impl Default for AmqpConfig {
@@ -103,6 +107,7 @@ impl Default for AmqpConfig {
             consumer_timeout_ms: 1_800_000,
             frame_max: 131_072,
             channel_max: 2047,
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -432,10 +437,12 @@ mod tests {
     #[test]
     fn limits_and_amqp_tuning_parse() {
         let c = Config::from_toml(
-            "[amqp]\nframe_max = 8192\nchannel_max = 16\n[limits]\nmax_connections = 3\nmemory_high_watermark = \"512MiB\"\n",
+            "[amqp]\nframe_max = 8192\nchannel_max = 16\nhandshake_timeout_secs = 3\n[limits]\nmax_connections = 3\nmemory_high_watermark = \"512MiB\"\n",
         )
         .unwrap();
         assert_eq!((c.amqp.frame_max, c.amqp.channel_max), (8192, 16));
+        assert_eq!(c.amqp.handshake_timeout_secs, 3);
+        assert_eq!(Config::default().amqp.handshake_timeout_secs, 10);
         assert_eq!(c.limits.max_connections, 3);
         assert_eq!(
             c.limits.memory_high_watermark,

@@ -175,14 +175,15 @@ def make_tls_broker(request, tmp_path):
     development certificates), trusting `ca.pem` and `crl.pem` for client certificates."""
     brokers = request.node.__dict__.setdefault("_ferromq_brokers", [])
 
-    def start(client_cert="none", certs=CERTS, extra=(), log_level="info", listeners=(), **config):
+    def start(client_cert="none", certs=CERTS, extra=(), log_level="info", listeners=(),
+              extra_toml=None, **config):
         args = [
             "--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key"),
             "--tls-ca", str(certs / "ca.pem"), "--tls-crl", str(certs / "crl.pem"),
             "--tls-client-cert", client_cert, *extra,
         ]
         b = Broker(tmp_path / f"tlsbroker{len(brokers)}", config, tls_args=args, log_level=log_level,
-                   listeners=listeners)
+                   listeners=listeners, extra_toml=extra_toml)
         brokers.append(b)
         return b
 

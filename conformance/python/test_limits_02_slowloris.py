@@ -1,6 +1,8 @@
 """Slowloris: a socket that sends nothing, or only part of the MQTT CONNECT or the AMQP
-protocol header, is closed after `connect_timeout_secs` (MQTT CONNECT; AMQP from the protocol
-header to connection.open-ok), on plain and TLS listeners. Raw sockets, so nothing the
+protocol header, is closed after its protocol's timeout (`[mqtt] connect_timeout_secs` for
+CONNECT; `[amqp] handshake_timeout_secs` from accept to connection.open-ok), on plain and TLS
+listeners. Each case sets the other protocol's timeout far longer, so the test shows which
+setting closed it. Raw sockets, so nothing the
 client library does can hide a broker that waits forever."""
 
 import socket
@@ -13,6 +15,16 @@ import rawmqtt as r
 from tlsclient import context
 
 TIMEOUT = 1
+LONG = 30
+
+
+def timeouts(listener):
+    """Broker settings giving `listener`'s protocol the short timeout and the other a long one."""
+    short_mqtt = listener.startswith("MQTT")
+    return {
+        "connect_timeout_secs": TIMEOUT if short_mqtt else LONG,
+        "extra_toml": f"[amqp]\nhandshake_timeout_secs = {LONG if short_mqtt else TIMEOUT}\n",
+    }
 
 
 def closed_after(sock, payload, limit=6.0):
@@ -44,7 +56,7 @@ CASES = {
 
 @pytest.mark.parametrize("listener,payload", CASES.values(), ids=CASES.keys())
 def test_idle_or_partial_plain_connections_are_closed(make_broker, listener, payload):
-    b = make_broker(connect_timeout_secs=TIMEOUT)
+    b = make_broker(**timeouts(listener))
     s = socket.create_connection(("127.0.0.1", b.ports[listener]), timeout=5)
     try:
         took = closed_after(s, payload)
@@ -58,7 +70,7 @@ def test_idle_or_partial_plain_connections_are_closed(make_broker, listener, pay
                                               ("AMQPS", b""), ("AMQPS", b"AMQ")],
                          ids=["mqtts-silent", "mqtts-partial", "amqps-silent", "amqps-partial"])
 def test_idle_or_partial_tls_connections_are_closed(make_tls_broker, listener, payload):
-    b = make_tls_broker(connect_timeout_secs=TIMEOUT)
+    b = make_tls_broker(**timeouts(listener))
     raw = socket.create_connection(("127.0.0.1", b.ports[listener]), timeout=5)
     s = context().wrap_socket(raw, server_hostname="localhost")
     try:

@@ -101,7 +101,7 @@ pub async fn run<S>(
 {
     let core = Arc::clone(&adapter.core);
     let mut io = Framed::new(stream);
-    let timeout = Duration::from_secs(core.config.mqtt.connect_timeout_secs);
+    let timeout = Duration::from_secs(core.config.amqp.handshake_timeout_secs);
     let tuned = tokio::select! {
         r = tokio::time::timeout(timeout, handshake::run(&mut io, &core, peer, tls.as_ref())) => r,
         _ = shutdown.changed() => return,
