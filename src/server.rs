@@ -89,16 +89,29 @@ impl RunningBroker {
             None
         };
         let ws = |tls: Option<Arc<TlsAcceptor>>| mqtt_ws_serve(&mqtt, tls, &config);
-        let plans: [(&'static str, Listen, Serve); 6] = [
-            ("MQTT", config.mqtt_listen, mqtt_serve(&mqtt, None)),
-            ("AMQP", config.amqp_listen, amqp_serve(&amqp, None)),
-            ("MQTTS", config.mqtts_listen, mqtt_serve(&mqtt, tls.clone())),
-            ("AMQPS", config.amqps_listen, amqp_serve(&amqp, tls.clone())),
-            ("MQTT-WS", config.mqtt_ws_listen, ws(None)),
-            ("MQTT-WSS", config.mqtt_wss_listen, ws(tls.clone())),
+        // AMQP listeners also get a way to refuse a socket over `max_connections` politely
+        // (see `accept_loop`); MQTT has none, as Mosquitto (the spec lets a server close
+        // before CONNACK).
+        let amqp_pair = |tls: Option<Arc<TlsAcceptor>>| {
+            (
+                amqp_serve(&amqp, tls.clone(), false),
+                Some(amqp_serve(&amqp, tls, true)),
+            )
+        };
+        let plans: [(&'static str, Listen, Serves); 6] = [
+            ("MQTT", config.mqtt_listen, (mqtt_serve(&mqtt, None), None)),
+            ("AMQP", config.amqp_listen, amqp_pair(None)),
+            (
+                "MQTTS",
+                config.mqtts_listen,
+                (mqtt_serve(&mqtt, tls.clone()), None),
+            ),
+            ("AMQPS", config.amqps_listen, amqp_pair(tls.clone())),
+            ("MQTT-WS", config.mqtt_ws_listen, (ws(None), None)),
+            ("MQTT-WSS", config.mqtt_wss_listen, (ws(tls.clone()), None)),
         ];
         let mut bound_addrs = [None; 6];
-        for (slot, (protocol, at, serve)) in bound_addrs.iter_mut().zip(plans) {
+        for (slot, (protocol, at, (serve, refuse))) in bound_addrs.iter_mut().zip(plans) {
             let Listen::Addr(addr) = at else {
                 continue;
             };
@@ -111,7 +124,13 @@ impl RunningBroker {
             tracing::info!(protocol, address = %bound, "listening for {protocol} on {bound}");
             *slot = Some(bound);
             let slots = Arc::clone(&core.limits.connections);
-            tasks.spawn(accept_loop(listener, shutdown_rx.clone(), serve, slots));
+            tasks.spawn(accept_loop(
+                listener,
+                shutdown_rx.clone(),
+                serve,
+                refuse,
+                slots,
+            ));
         }
         if let Some(tls) = &tls {
             let every = config.tls.watch_interval_secs;
@@ -255,17 +274,26 @@ fn mqtt_ws_serve(
     })
 }
 
-/// Serves AMQP on accepted sockets, behind a TLS handshake when `tls` is set.
-fn amqp_serve(amqp: &Arc<crate::amqp::Amqp>, tls: Option<Arc<TlsAcceptor>>) -> Serve {
+/// Serves AMQP on accepted sockets, behind a TLS handshake when `tls` is set. With
+/// `over_limit`, the sockets were accepted above `max_connections` and are refused at
+/// connection.open.
+fn amqp_serve(
+    amqp: &Arc<crate::amqp::Amqp>,
+    tls: Option<Arc<TlsAcceptor>>,
+    over_limit: bool,
+) -> Serve {
     let amqp = Arc::clone(amqp);
     Arc::new(move |stream, peer, shutdown| -> ConnectionFuture {
         let amqp = Arc::clone(&amqp);
+        let limit = over_limit.then(|| amqp.core.limits.connections.max());
         // One box per variant, sized to it (see `mqtt_serve`).
         match tls.clone() {
-            None => Box::pin(crate::amqp::serve(stream, peer, None, amqp, shutdown)),
+            None => Box::pin(crate::amqp::serve(
+                stream, peer, None, amqp, shutdown, limit,
+            )),
             Some(tls) => Box::pin(async move {
                 if let Some((stream, info)) = tls.accept(stream, peer, "amqp").await {
-                    crate::amqp::serve(stream, peer, Some(info), amqp, shutdown).await;
+                    crate::amqp::serve(stream, peer, Some(info), amqp, shutdown, limit).await;
                 }
             }),
         }
@@ -361,13 +389,21 @@ impl Signals {
 type Serve =
     Arc<dyn Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> ConnectionFuture + Send + Sync>;
 
+/// A listener's way to serve a socket, and to refuse one above `max_connections` (if it has
+/// one; see `accept_loop`).
+type Serves = (Serve, Option<Serve>);
+
 /// One connection's whole life, run as one task.
 type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// Accepts sockets and spawns `serve` for each one under `max_connections`. Above it a socket
+/// is closed at once, unless the listener has a `refuse` path (AMQP) and few refusals are in
+/// flight: then `refuse` tells the client why (see `Connections::try_refusal`).
 async fn accept_loop(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
     serve: Serve,
+    refuse: Option<Serve>,
     slots: Arc<crate::limits::Connections>,
 ) {
     let mut connections = JoinSet::new();
@@ -380,7 +416,14 @@ async fn accept_loop(
                     // pile up past the limit (the refusal is logged once per episode).
                     let Some(slot) = slots.try_open() else {
                         tracing::debug!(%peer, "connection refused: max_connections reached");
-                        drop(stream);
+                        if let (Some(refuse), Some(ticket)) = (&refuse, slots.try_refusal()) {
+                            let _ = stream.set_nodelay(true);
+                            let refusal = refuse(stream, peer, shutdown.clone());
+                            connections.spawn(async move {
+                                refusal.await;
+                                drop(ticket);
+                            });
+                        }
                         continue;
                     };
                     // Small packets (PUBACK, PINGRESP) must not wait for Nagle.

@@ -1,5 +1,7 @@
-"""Connection limits (`[limits]`): `max_connections` over all listeners, refused at accept
-before any handshake; `max_connections_per_user`, refused after login with MQTT CONNACK 0x97
+"""Connection limits (`[limits]`): `max_connections` over all listeners, checked at accept:
+an MQTT socket above it is closed unanswered (Mosquitto), an AMQP one gets connection.close
+530 at connection.open (RabbitMQ's node connection limit), a few at a time, and is closed
+unanswered beyond that; `max_connections_per_user`, refused after login with MQTT CONNACK 0x97
 Quota exceeded (3.1.1: return code 3 Server unavailable) and AMQP connection.close 530
 NOT_ALLOWED (RabbitMQ's user connection limit). Slots come back when connections close."""
 
@@ -40,9 +42,13 @@ def test_max_connections_spans_protocols_and_frees_on_close(make_broker, clients
     mqtt = clients(b, "limit-1")
     mqtt.connect()
     amqp = pika.BlockingConnection(amqp_params(b))
-    # Both listeners share the count: a third MQTT or AMQP socket is closed unanswered.
+    # Both listeners share the count: a third MQTT socket is closed unanswered, as Mosquitto;
+    # a third AMQP client is told why at connection.open, as RabbitMQ tells it.
     assert closed_without_answer(b.port, r.connect("limit-3"))
-    assert closed_without_answer(b.amqp_port, b"AMQP\x00\x00\x09\x01")
+    with pytest.raises(REFUSED) as e:
+        pika.BlockingConnection(amqp_params(b))
+    assert "(530)" in str(e.value)
+    assert "node connection limit (2) is reached" in str(e.value)
     b.wait_log(r"connection limit reached: refusing new connections")
     amqp.close()
     # The closed connection's slot is free again (its task may take a moment to end).
@@ -50,6 +56,32 @@ def test_max_connections_spans_protocols_and_frees_on_close(make_broker, clients
     while closed_without_answer(b.port, r.connect("limit-again")):
         assert time.monotonic() < deadline, "slot not released"
         time.sleep(0.05)
+
+
+def test_amqp_refusals_past_the_limit_are_bounded(make_broker):
+    b = make_broker(extra_toml="[limits]\nmax_connections = 1\n")
+    held = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+    # Wait for its CONNACK: only then has the broker accepted it and taken the one slot.
+    held.sendall(r.connect("holds-the-slot"))
+    assert held.recv(4)[:1] == b"\x20", "expected CONNACK"
+    # Sockets above the limit that stall in the handshake each hold a refusal; past 16 of
+    # them the broker stops answering and closes new sockets at once, so a flood past the
+    # limit cannot make it run handshakes without bound.
+    stalled = []
+    try:
+        deadline = time.monotonic() + 10
+        for _ in range(16):
+            s = socket.create_connection(("127.0.0.1", b.amqp_port), timeout=5)
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            assert s.recv(7)[:1] == b"\x01", "expected connection.start"
+            stalled.append(s)
+        while not closed_without_answer(b.amqp_port, b"AMQP\x00\x00\x09\x01"):
+            assert time.monotonic() < deadline, "refusals not bounded"
+            time.sleep(0.05)
+    finally:
+        for s in stalled:
+            s.close()
+        held.close()
 
 
 def test_max_connections_per_user_mqtt_v5_and_v311(make_broker, clients):

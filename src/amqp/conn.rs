@@ -96,6 +96,7 @@ pub async fn run<S>(
     adapter: Arc<super::Amqp>,
     id: ConnectionId,
     mut shutdown: watch::Receiver<bool>,
+    over_limit: Option<u32>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -103,7 +104,7 @@ pub async fn run<S>(
     let mut io = Framed::new(stream);
     let timeout = Duration::from_secs(core.config.amqp.handshake_timeout_secs);
     let tuned = tokio::select! {
-        r = tokio::time::timeout(timeout, handshake::run(&mut io, &core, peer, tls.as_ref())) => r,
+        r = tokio::time::timeout(timeout, handshake::run(&mut io, &core, peer, tls.as_ref(), over_limit)) => r,
         _ = shutdown.changed() => return,
     };
     let tuned = match tuned {

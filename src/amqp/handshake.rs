@@ -48,11 +48,14 @@ pub struct Negotiated {
 }
 
 /// Runs the handshake. `Ok(None)` when the client went away or was refused (already answered).
+/// `over_limit` (the global `max_connections`, reached when this socket was accepted) refuses
+/// the connection at connection.open.
 pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut Framed<S>,
     core: &Core,
     peer: SocketAddr,
     tls: Option<&TlsInfo>,
+    over_limit: Option<u32>,
 ) -> Result<Option<Negotiated>, AmqpError> {
     let tls_identity = tls.and_then(|t| t.identity.as_deref());
     // Protocol header [AMQP 0-9-1 4.2.2]: a wrong one gets ours back and the socket closed.
@@ -170,6 +173,15 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(unexpected("connection.open"));
     };
     let vhost = String::from_utf8_lossy(open.virtual_host.as_bytes()).into_owned();
+    if let Some(max) = over_limit {
+        // RabbitMQ's node-wide `connection_max` refusal: the client reads why it was turned
+        // away instead of seeing its socket reset.
+        return Err(AmqpError::connection(
+            reply_code::NOT_ALLOWED,
+            format!("connection refused: node connection limit ({max}) is reached"),
+            Some(open_id()),
+        ));
+    }
     // RabbitMQ's vhost access check: the vhost must exist and the user needs permissions
     // there; both refusals are 530 connection errors.
     let opened = match core.auth.vhost_access(Some(&user), &vhost) {

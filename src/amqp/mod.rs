@@ -52,16 +52,18 @@ impl Amqp {
 }
 
 /// Serves one AMQP connection until it closes or the broker shuts down; `tls` is set on the
-/// AMQPS listener.
+/// AMQPS listener. `over_limit` carries `max_connections` when the socket was accepted above
+/// it: the handshake then ends at connection.open with 530, as RabbitMQ answers.
 pub async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     tls: Option<TlsInfo>,
     amqp: Arc<Amqp>,
     shutdown: watch::Receiver<bool>,
+    over_limit: Option<u32>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
-    conn::run(stream, peer, tls, amqp, id, shutdown).await
+    conn::run(stream, peer, tls, amqp, id, shutdown, over_limit).await
 }

@@ -1,5 +1,6 @@
 //! Connection counting: the global `max_connections` (checked at accept, before any handshake,
-//! so a flood of idle sockets cannot exhaust the broker) and `max_connections_per_user`
+//! so a flood of idle sockets cannot exhaust the broker; a few sockets over it at a time may
+//! be refused with the protocol's answer) and `max_connections_per_user`
 //! (checked after login). Each admitted connection holds an RAII slot; dropping it — however
 //! the connection task ends — gives the slot back. Knows no protocol.
 
@@ -17,6 +18,25 @@ pub struct Connections {
     per_user: DashMap<String, u32>,
     /// Set while refusing at the global limit, so a flood logs once, not once per socket.
     refusing: AtomicBool,
+    /// Sockets above the global limit being told so (AMQP's 530); bounded by
+    /// `MAX_REFUSALS_IN_FLIGHT` so a flood past the limit still costs next to nothing.
+    refusals: AtomicU32,
+}
+
+/// Refusals (handshakes run only to say "over the limit") allowed at once; past them sockets
+/// above the limit are closed silently, as before.
+const MAX_REFUSALS_IN_FLIGHT: u32 = 16;
+
+/// A socket above the global limit being refused politely; released on drop.
+#[derive(Debug)]
+pub struct RefusalTicket {
+    owner: Arc<Connections>,
+}
+
+impl Drop for RefusalTicket {
+    fn drop(&mut self) {
+        self.owner.refusals.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One admitted connection; the slot is released on drop.
@@ -44,6 +64,24 @@ impl Connections {
     pub fn set_limits(&self, max: u32, max_per_user: u32) {
         self.max.store(max, Ordering::Relaxed);
         self.max_per_user.store(max_per_user, Ordering::Relaxed);
+    }
+
+    /// The global limit now (0 = unlimited).
+    pub fn max(&self) -> u32 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// A ticket to refuse one socket above the global limit with the protocol's own answer,
+    /// or `None` when `MAX_REFUSALS_IN_FLIGHT` are already running (close it silently).
+    pub fn try_refusal(self: &Arc<Self>) -> Option<RefusalTicket> {
+        self.refusals
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_REFUSALS_IN_FLIGHT).then_some(n + 1)
+            })
+            .ok()?;
+        Some(RefusalTicket {
+            owner: Arc::clone(self),
+        })
     }
 
     /// Open connections right now.
