@@ -1,7 +1,8 @@
 """MQTT topic ACLs (Mosquitto's acl_file syntax) with paho: a refused SUBSCRIBE gets 0x80
 (3.1.1) / 0x87 (5.0) in SUBACK, a refused PUBLISH is dropped (3.1.1, acknowledged as usual) or
 answered with 0x87 (5.0); `%c` / `%u` patterns; anonymous clients get the rules before the first
-`user` line."""
+`user` line. A filter that partly overlaps a `deny` rule is granted and the denied topics are
+held back message by message, live and retained (Mosquitto's per-message read check)."""
 
 import pytest
 
@@ -16,6 +17,10 @@ topic readwrite alice/#
 
 user watcher
 topic read #
+
+user auditor
+topic read #
+topic deny alice/secret/#
 
 pattern write devices/%c/up
 pattern read users/%u/inbox
@@ -34,7 +39,7 @@ user = "{u}"
 configure = ".*"
 write = ".*"
 read = ".*"
-""" for u in ("alice", "watcher"))
+""" for u in ("alice", "watcher", "auditor"))
 
 
 @pytest.fixture
@@ -94,3 +99,28 @@ def test_client_id_pattern_and_anonymous_rules(acl_broker, watcher, clients):
     watcher.expect_none()
     assert dev.subscribe("public/#") == 0
     assert dev.subscribe("alice/#") == 0x80
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_deny_rule_holds_back_topics_a_granted_filter_matches(acl_broker, clients, version):
+    a = clients(acl_broker, "a", version=V5, username="alice", password="pw")
+    a.connect()
+    # A retained secret is there before the auditor subscribes.
+    a.publish("alice/secret/plan", b"retained secret", qos=1, retain=True)
+    aud = clients(acl_broker, "aud", version=version, username="auditor", password="pw")
+    aud.connect()
+    # Wholly denied filters are refused; overlapping ones are granted.
+    denied = 0x80 if version == V311 else 0x87
+    assert aud.subscribe_many([("alice/secret/#", 1), ("#", 1)]) == [denied, 1]
+    for qos in (0, 1, 2):
+        a.publish("alice/secret/x", b"live secret", qos=qos)
+    a.publish("alice/open", b"fine", qos=1)
+    # Order per publisher is kept, so the open message arriving means the secret ones
+    # before it were held back, not late.
+    m = aud.get()
+    assert (m.topic, m.payload) == ("alice/open", b"fine")
+    aud.expect_none()
+    # The held-back QoS 1/2 deliveries were settled, not left in flight: more still flows.
+    for i in range(3):
+        a.publish(f"alice/more/{i}", b"m", qos=2)
+    assert [m.topic for m in aud.get_n(3)] == [f"alice/more/{i}" for i in range(3)]

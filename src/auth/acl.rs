@@ -16,8 +16,10 @@
 //! and `%u` patterns never apply to anonymous clients.
 //!
 //! A SUBSCRIBE is granted when a readable rule covers the whole filter (every topic the filter
-//! matches), and refused when a `deny` rule overlaps it at all: deliveries are not checked one
-//! by one, so a granted subscription may receive everything it matches.
+//! matches) and no `deny` rule covers it too. As in Mosquitto, a filter that only partly
+//! overlaps a `deny` rule is granted and the denied topics are held back at delivery
+//! (`may_read`, checked for every message sent), so `#` under `topic read #` plus
+//! `topic deny secret/#` receives everything but `secret/...`.
 
 use std::collections::HashMap;
 
@@ -179,13 +181,30 @@ impl ClientAcl {
         granted
     }
 
-    /// May the client subscribe to `filter` (the filter part of a shared subscription)?
+    /// May the client receive a message published to `topic`? Runs on every delivery: no
+    /// allocation.
+    pub fn may_read(&self, topic: &str) -> bool {
+        let mut granted = false;
+        for (a, p) in &self.rules {
+            if (*a == AclAccess::Deny || a.reads()) && topic_matches(p, topic) {
+                if *a == AclAccess::Deny {
+                    return false;
+                }
+                granted = true;
+            }
+        }
+        granted
+    }
+
+    /// May the client subscribe to `filter` (the filter part of a shared subscription)? A
+    /// `deny` rule refuses only a filter it wholly covers; a partial overlap is filtered per
+    /// message by `may_read`.
     pub fn may_subscribe(&self, filter: &str) -> bool {
         let f = levels(filter);
         if self
             .rules
             .iter()
-            .any(|(a, p)| *a == AclAccess::Deny && overlaps(p, &f))
+            .any(|(a, p)| *a == AclAccess::Deny && covers(p, &f))
         {
             return false;
         }
@@ -244,21 +263,6 @@ fn covers(p: &[String], f: &[String]) -> bool {
     }
 }
 
-/// Some topic is matched by both `p` and `f`.
-fn overlaps(p: &[String], f: &[String]) -> bool {
-    let mut i = 0;
-    loop {
-        match (p.get(i).map(String::as_str), f.get(i).map(String::as_str)) {
-            (Some("#"), _) | (_, Some("#")) => return true,
-            (Some("+"), Some(_)) | (Some(_), Some("+")) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-        i += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,13 +295,20 @@ pattern read users/%u/#
         let alice = acl.for_client(Some("alice"), "c1");
         assert!(alice.may_publish("alice/x"));
         assert!(alice.may_subscribe("alice/public/+"));
-        // `alice/+/y` could match `alice/secret/y`, which is denied.
-        assert!(!alice.may_subscribe("alice/+/y"));
+        // `alice/+/y` also matches `alice/secret/y`: granted, that topic is held back per
+        // message (Mosquitto's order of checks).
+        assert!(alice.may_subscribe("alice/+/y"));
+        assert!(alice.may_read("alice/public/y"));
+        assert!(!alice.may_read("alice/secret/y"));
         assert!(alice.may_publish("shared/in"));
         assert!(!alice.may_subscribe("shared/in"));
         assert!(!alice.may_publish("alice/secret/k"));
-        // A deny rule overlapping the filter refuses the whole subscription.
-        assert!(!alice.may_subscribe("alice/#"));
+        // Only a filter the deny rule wholly covers is refused.
+        assert!(alice.may_subscribe("alice/#"));
+        assert!(!alice.may_subscribe("alice/secret/#"));
+        assert!(!alice.may_subscribe("alice/secret/+"));
+        assert!(!alice.may_read("shared/in"), "write-only");
+        assert!(alice.may_read("users/alice/inbox"));
         assert!(alice.may_subscribe("users/alice/inbox"));
         assert!(!alice.may_subscribe("users/bob/inbox"));
         assert!(

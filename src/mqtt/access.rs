@@ -1,8 +1,9 @@
 //! What one MQTT client may do, settled at CONNECT: its user, the topic ACL rules with `%u` /
 //! `%c` filled in (`auth::acl`), and, for a named user, RabbitMQ's vhost permissions on the
 //! MQTT exchange (publishing needs write on it, subscribing read, as RabbitMQ's MQTT plugin
-//! checks). Anonymous clients are bound by the ACL only. Checked on PUBLISH, SUBSCRIBE and
-//! the will; the codes for a refusal come from `reason.rs`.
+//! checks). Anonymous clients are bound by the ACL only. Checked on PUBLISH, SUBSCRIBE, the
+//! will and every message sent to the client (the ACL's read rules, as Mosquitto); the codes
+//! for a refusal come from `reason.rs`.
 
 use std::sync::Arc;
 
@@ -41,6 +42,12 @@ impl ClientAccess {
     /// May the client publish to `topic`?
     pub fn may_publish(&self, topic: &str) -> bool {
         self.exchange_write && self.acl.as_ref().is_none_or(|a| a.may_publish(topic))
+    }
+
+    /// May the client be sent a message published to `topic`? (The vhost read permission was
+    /// checked at SUBSCRIBE; the ACL's rules are per topic.)
+    pub fn may_receive(&self, topic: &str) -> bool {
+        self.acl.as_ref().is_none_or(|a| a.may_read(topic))
     }
 
     /// May the client subscribe to `filter` (without any `$share/group/` prefix)?

@@ -69,6 +69,19 @@ fn write_publish(
         );
         return;
     }
+    // The ACL's read rules hold back denied topics a granted filter also matches (Mosquitto
+    // checks each message it sends). Counted as delivered: acknowledged to its queue.
+    if !conn.access.may_receive(&outgoing.message.topic) {
+        if let Some(id) = packet_id {
+            conn.session.forget_inflight(id);
+        }
+        tracing::debug!(
+            client_id = %conn.session.client_id,
+            topic = %outgoing.message.topic,
+            "message on a topic the ACL denies this client; not sent"
+        );
+        return;
+    }
     let mut publish = to_publish(outgoing, packet_id, dup, now);
     if conn.version.is_v5() {
         let packet = Packet::Publish(publish);
