@@ -322,6 +322,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         // re-read at a login after it changed) and the TLS files.
         tracing::info!("SIGHUP: reloading users, permissions and ACLs");
         broker.core().auth.reload();
+        tracing::info!("SIGHUP: users, permissions and ACLs reloaded");
         crate::limits::reload::from_file(source.as_deref(), &broker.core().limits);
         match &broker.tls {
             Some(tls) => crate::transport::reload::reload_now(tls, "SIGHUP"),

@@ -4,6 +4,8 @@ answered with 0x87 (5.0); `%c` / `%u` patterns; anonymous clients get the rules 
 `user` line. A filter that partly overlaps a `deny` rule is granted and the denied topics are
 held back message by message, live and retained (Mosquitto's per-message read check)."""
 
+import signal
+
 import pytest
 
 import rawmqtt as r
@@ -124,3 +126,28 @@ def test_deny_rule_holds_back_topics_a_granted_filter_matches(acl_broker, client
     for i in range(3):
         a.publish(f"alice/more/{i}", b"m", qos=2)
     assert [m.topic for m in aud.get_n(3)] == [f"alice/more/{i}" for i in range(3)]
+
+
+def test_reloaded_acl_applies_to_connected_clients(make_broker, clients, tmp_path):
+    acl = tmp_path / "acl-reload"
+    acl.write_text("user watcher\ntopic read #\nuser alice\ntopic readwrite alice/#\n")
+    b = make_broker(acl_file=str(acl), extra_toml=USERS)
+    w = clients(b, "w", version=V5, username="watcher", password="pw")
+    w.connect()
+    assert w.subscribe("#", qos=1) == 1
+    a = clients(b, "a", version=V5, username="alice", password="pw")
+    a.connect()
+    assert a.publish("alice/hidden/x", b"before", qos=1) == 0
+    assert w.get().payload == b"before"
+    # As Mosquitto: a reloaded ACL file binds the clients already connected, for what they
+    # publish and for what they are sent.
+    acl.write_text("user watcher\ntopic read #\ntopic deny alice/hidden/#\n"
+                   "user alice\ntopic readwrite alice/#\ntopic deny alice/blocked\n")
+    b.proc.send_signal(signal.SIGHUP)
+    b.wait_log(r"SIGHUP: users, permissions and ACLs reloaded")
+    assert a.publish("alice/blocked", b"no", qos=1) == 0x87
+    assert a.publish("alice/hidden/x", b"after", qos=1) == 0
+    assert a.publish("alice/open", b"end", qos=1) == 0
+    m = w.get()
+    assert (m.topic, m.payload) == ("alice/open", b"end")
+    w.expect_none()

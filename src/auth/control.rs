@@ -158,6 +158,9 @@ impl AccessControl {
                 }
             };
             *self.acl.write() = Some(Arc::new(acl));
+            // Again after the swap: a connection that re-read its grants between the access
+            // file's bump and this swap must not keep the old ACL under the new generation.
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 

@@ -174,6 +174,22 @@ async fn reject_bad_connect<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Framed<S
 }
 
 impl Conn {
+    /// The client's grants, recomputed first if the access snapshot changed (a reloaded ACL
+    /// file or changed permissions apply to connected clients too, as in Mosquitto).
+    pub fn access(&mut self) -> &super::access::ClientAccess {
+        let auth = &self.mqtt.core.auth;
+        if self.access.is_stale(auth) {
+            self.access = super::access::ClientAccess::current(
+                auth,
+                self.access.user.as_deref(),
+                &self.session.client_id,
+                &self.mqtt.vhost.name,
+                &self.mqtt.vhost.mqtt_exchange().name,
+            );
+        }
+        &self.access
+    }
+
     /// Writes one packet into the batch; encoding only fails for values the protocol cannot
     /// carry, which are logged and skipped rather than tearing the connection down.
     pub fn send(&self, wbuf: &mut bytes::BytesMut, packet: &Packet) {

@@ -165,8 +165,9 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         },
         None => None,
     };
-    let permission = match mqtt.core.auth.vhost_access(user.as_deref(), vhost) {
-        VhostAccess::Allowed(p) => p,
+    // The permission itself is looked up again with the ACL (`ClientAccess::current`).
+    match mqtt.core.auth.vhost_access(user.as_deref(), vhost) {
+        VhostAccess::Allowed(_) => {}
         VhostAccess::NoSuchVhost => {
             refuse(io, ReasonCode::NOT_AUTHORIZED, "no such vhost");
             return None;
@@ -182,10 +183,11 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // From here on the client lives in its vhost: sessions, subscriptions, publishes.
     let mqtt = &mqtt.in_vhost(host);
-    let access = ClientAccess::new(
+    let access = ClientAccess::current(
+        &mqtt.core.auth,
         user.as_deref(),
-        permission.as_deref(),
-        mqtt.core.auth.client_acl(user.as_deref(), &client_id),
+        &client_id,
+        &mqtt.vhost.name,
         &mqtt.vhost.mqtt_exchange().name,
     );
     if let Some(will) = &connect.will {

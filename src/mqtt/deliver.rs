@@ -71,7 +71,7 @@ fn write_publish(
     }
     // The ACL's read rules hold back denied topics a granted filter also matches (Mosquitto
     // checks each message it sends). Counted as delivered: acknowledged to its queue.
-    if !conn.access.may_receive(&outgoing.message.topic) {
+    if !conn.access().may_receive(&outgoing.message.topic) {
         if let Some(id) = packet_id {
             conn.session.forget_inflight(id);
         }

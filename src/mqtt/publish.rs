@@ -28,7 +28,7 @@ impl Conn {
         publish.properties.topic_alias = None;
         Metrics::add(&self.mqtt.core.metrics.messages_received, 1);
         let packet_id = publish.packet_id;
-        if !self.access.may_publish(&publish.topic) {
+        if !self.access().may_publish(&publish.topic) {
             self.refuse_publish(&publish, wbuf);
             return Ok(());
         }

@@ -43,7 +43,7 @@ impl Conn {
                 ));
             }
             let plain_filter = shared.as_ref().map_or(f.filter.as_str(), |(_, flt)| flt);
-            if !self.access.may_subscribe(plain_filter) {
+            if !self.access().may_subscribe(plain_filter) {
                 tracing::info!(peer = %self.peer, client_id = %self.session.client_id,
                     user = self.access.user.as_deref().unwrap_or(""), filter = %f.filter,
                     "MQTT SUBSCRIBE refused by ACL / permissions");
