@@ -24,8 +24,10 @@ mod log;
 mod persister;
 mod record;
 mod segment;
+pub mod shutdown;
 #[cfg(test)]
 mod tests;
+mod vhost_store;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +39,7 @@ use crate::broker::message::Message;
 
 pub use definitions::{Definitions, DefinitionsError};
 pub use log::{RecoveredMessage, SegmentStore, StoreError};
+pub use vhost_store::VhostStore;
 
 /// Identifies a stored message (unique across the whole store, never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,8 +151,10 @@ impl Default for StoreConfig {
 pub struct Opened {
     /// The message store durable queues write to.
     pub messages: Arc<dyn MessageStore>,
-    /// The definitions log and the definitions it held (`None` in memory).
-    pub definitions: Option<(Definitions, definitions::DefinitionSet)>,
+    /// The definitions log and the definitions it held, by vhost (`None` in memory).
+    pub definitions: Option<(Definitions, definitions::VhostSets)>,
+    /// The last run stopped cleanly (`shutdown`); always true in memory.
+    pub clean: bool,
 }
 
 /// Opens the store under `data_dir` as `config` says: in memory, or the segment log and the
@@ -159,15 +164,28 @@ pub fn open(data_dir: &std::path::Path, config: &StoreConfig) -> Result<Opened, 
         return Ok(Opened {
             messages: Arc::new(MemoryStore::default()),
             definitions: None,
+            clean: true,
         });
     }
     let layout = Layout::new(data_dir);
+    let fresh = !layout.messages.exists();
+    let clean = shutdown::take_clean(data_dir, fresh).map_err(|source| StoreError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    if !clean {
+        tracing::warn!(
+            "store: the last run did not shut down cleanly; recovered messages come back \
+             flagged redelivered"
+        );
+    }
     let messages = SegmentStore::open(&layout.messages, config)?;
     let definitions = Definitions::open(&layout.definitions, config.fsync != FsyncPolicy::Never)
         .map_err(StoreError::Definitions)?;
     Ok(Opened {
         messages,
         definitions: Some(definitions),
+        clean,
     })
 }
 
