@@ -11,8 +11,17 @@
 //! `segment` (segment files: naming, scanning, torn-tail truncation), `ledger` (which segments
 //! may be deleted), `persister` (the thread:
 //! batching, fsync, segment rollover and reclamation), `log` (`SegmentStore`, the handle queues
-//! hold, and recovery at open), `definitions` (durable exchanges, queues and bindings in their
-//! own small log).
+//! hold, and recovery at open), `definitions` (durable exchanges, queues, bindings and MQTT
+//! sessions of every vhost in their own small log, fsynced as a group after the declaring vhost
+//! released its lock), `vhost_store` (a vhost's view of the one shared log: its queue names
+//! qualified by the vhost, `/`'s unchanged), `shutdown` (the clean-shutdown marker).
+//!
+//! Every vhost shares one `SegmentStore`, so one group commit serves all of them.
+//!
+//! The redelivered flag: `delivered` records are written but not fsynced before the delivery,
+//! so after a crash they may be missing. A graceful stop flushes the log and writes the
+//! clean-shutdown marker; a start without it flags every recovered message redelivered (as
+//! RabbitMQ's classic queues after a dirty recovery).
 //!
 //! Knows core messages and names of queues; never protocols or queue internals.
 
@@ -57,6 +66,8 @@ pub trait MessageStore: Send + Sync + 'static {
     /// is on disk as the fsync policy defines it (a transient store calls it at once).
     fn enqueue(&self, queue: &str, message: &Arc<Message>, done: Option<Durable>) -> StoreId;
     /// The message was handed to a consumer for the first time (it comes back redelivered).
+    /// Not fsynced before the delivery: after a crash the store flags every recovered message
+    /// instead (`shutdown`).
     fn delivered(&self, _id: StoreId) {}
     /// The message was acknowledged (or dropped) and may be forgotten.
     fn settle(&self, queue: &str, id: StoreId);

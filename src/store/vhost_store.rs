@@ -99,3 +99,72 @@ impl MessageStore for VhostStore {
         self.inner.read(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::{Origin, Properties};
+    use crate::store::{SegmentStore, StoreConfig};
+
+    fn message(body: &'static str) -> Arc<Message> {
+        Arc::new(Message {
+            exchange: "".into(),
+            topic: "q".into(),
+            body: bytes::Bytes::from_static(body.as_bytes()),
+            qos: 1,
+            retain: false,
+            expires_at: None,
+            properties: Properties::default(),
+            origin: Origin::default(),
+        })
+    }
+
+    fn bodies(store: &VhostStore, queue: &str) -> Vec<(String, bool)> {
+        store
+            .take_recovered(queue)
+            .into_iter()
+            .map(|m| {
+                let body = m.message.expect("body in memory").body.clone();
+                (String::from_utf8_lossy(&body).into_owned(), m.redelivered)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vhosts_keep_queues_of_the_same_name_apart_and_unclean_starts_flag_redelivered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StoreConfig::default();
+        {
+            let inner: Arc<dyn MessageStore> =
+                SegmentStore::open(dir.path(), &config).expect("open");
+            let root = VhostStore::new(Arc::clone(&inner), "/", false);
+            let prod = VhostStore::new(Arc::clone(&inner), "prod", false);
+            // A vhost whose name looks like a qualified key of another must not collide.
+            let odd = VhostStore::new(Arc::clone(&inner), "prod/3", false);
+            root.enqueue("q", &message("root"), None);
+            let delivered = prod.enqueue("q", &message("prod"), None);
+            prod.delivered(delivered);
+            odd.enqueue("q", &message("odd"), None);
+            let settled = prod.enqueue("q", &message("settled"), None);
+            prod.settle("q", settled);
+            inner.flush();
+        }
+        let inner: Arc<dyn MessageStore> = SegmentStore::open(dir.path(), &config).expect("reopen");
+        // `/`'s names are the log's own (data written before vhosts were durable).
+        assert_eq!(inner.take_recovered("q").len(), 1);
+        let prod = VhostStore::new(Arc::clone(&inner), "prod", false);
+        assert_eq!(bodies(&prod, "q"), [("prod".to_string(), true)]);
+        let odd = VhostStore::new(Arc::clone(&inner), "prod/3", true);
+        assert_eq!(
+            bodies(&odd, "q"),
+            [("odd".to_string(), true)],
+            "after an unclean stop everything recovered is flagged"
+        );
+        inner.flush();
+        drop((prod, odd, inner));
+        // The flag given at the unclean start was recorded: it holds at the next start.
+        let inner: Arc<dyn MessageStore> = SegmentStore::open(dir.path(), &config).expect("reopen");
+        let odd = VhostStore::new(Arc::clone(&inner), "prod/3", false);
+        assert_eq!(bodies(&odd, "q"), [("odd".to_string(), true)]);
+    }
+}

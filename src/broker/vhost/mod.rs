@@ -160,9 +160,23 @@ impl Drop for RegistryGuard<'_> {
         drop(self.guard.take());
         if at > 0 {
             if let Some(d) = self.vhost.definitions.get() {
-                d.sync_to(at);
+                wait_durable(d, at);
             }
         }
+    }
+}
+
+/// Waits for the definitions log to be durable up to `at`. The declare paths are synchronous
+/// and run on the runtime's worker threads: on a multi-threaded runtime the worker's other
+/// tasks are handed to another thread for the wait (`block_in_place`), so other connections'
+/// declares go on meanwhile and share this fsync rather than queue behind the few workers.
+fn wait_durable(definitions: &Definitions, at: u64) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| definitions.sync_to(at));
+        }
+        _ => definitions.sync_to(at),
     }
 }
 
