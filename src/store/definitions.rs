@@ -472,8 +472,10 @@ fn kind_of(change: &Change) -> u8 {
     }
 }
 
+/// Writes the payload of `change` (without framing: `encode` frames it, tagged or not).
 fn encode_payload(change: &Change, out: &mut Vec<u8>) {
     {
+        // Scoped as when this was `frame`'s closure, so concurrent edits of the arms merge.
         let mut w = Writer(out);
         match change {
             Change::Exchange(name, s) => {
