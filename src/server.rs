@@ -213,9 +213,7 @@ impl RunningBroker {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
-        self.core.vhost.settle_pending().await;
-        let store = Arc::clone(self.core.vhost.store());
-        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        self.core.close_store().await;
     }
 }
 

@@ -13,5 +13,7 @@ mod durable_03_segments;
 mod durable_04_mqtt;
 #[path = "durable/durable_05_mqtt_session.rs"]
 mod durable_05_mqtt_session;
+#[path = "durable/durable_07_vhosts.rs"]
+mod durable_07_vhosts;
 #[path = "durable/support.rs"]
 mod support;

@@ -257,6 +257,11 @@ impl AccessControl {
         self.snapshot.read().vhosts.contains(vhost)
     }
 
+    /// The names of every vhost that exists (`/` included), in no particular order.
+    pub fn vhost_names(&self) -> Vec<String> {
+        self.snapshot.read().vhosts.iter().cloned().collect()
+    }
+
     /// `user`'s permissions on `vhost`, if any. With only the built-in guest configured, every
     /// user that got in (guest, a certificate identity, a named MQTT client) has guest's full
     /// rights on `/`, so TLS and MQTT work out of the box as they do with Mosquitto.

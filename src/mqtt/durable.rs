@@ -1,8 +1,8 @@
 //! Persistent MQTT sessions across broker restarts. A session that outlives its connection is
 //! recorded in the durable definitions (client id, expiry, subscriptions with their options)
 //! whenever that changes; its messages need nothing more, they are in its durable queue
-//! (`session_queue`), which the store restores with its bindings. At start the adapter of `/`
-//! rebuilds each recorded session offline, with that queue and its shared-group memberships,
+//! (`session_queue`), which the store restores with its bindings. At start the adapter of each
+//! vhost rebuilds each recorded session of it offline, with that queue and its shared-group memberships,
 //! so a client reconnecting with clean session 0 finds its session present and its messages.
 //!
 //! The packet identifiers of QoS 2 messages a persistent session received and has not seen
@@ -29,7 +29,7 @@ use crate::broker::queue::{Admission, Verdict};
 use crate::store::definitions::{MqttSessionDef, MqttSubscriptionDef};
 
 /// Records `session` if it outlives its connection (or forgets it if it no longer does).
-/// Only the vhost `/` keeps definitions; elsewhere this does nothing.
+/// Recorded in the session's vhost (with the store in memory this does nothing).
 pub fn record(mqtt: &Mqtt, session: &Session) {
     let def = {
         let mut s = session.lock();
@@ -75,9 +75,14 @@ pub fn forget(mqtt: &Mqtt, session: &Session) {
     }
 }
 
-/// Rebuilds the sessions the store recovered (adapter of `/` only, once, at start).
+/// Rebuilds the sessions the store recovered in `mqtt`'s vhost (once per vhost, at start).
 pub fn restore(mqtt: &Arc<Mqtt>) {
-    let recovered = std::mem::take(&mut *mqtt.core.recovered_mqtt_sessions.lock());
+    let recovered = mqtt
+        .core
+        .recovered_mqtt_sessions
+        .lock()
+        .remove(&mqtt.vhost.name)
+        .unwrap_or_default();
     for (client_id, def) in recovered {
         let session = Session::new(Arc::from(client_id.as_str()), Arc::clone(&mqtt.core));
         let name = session_queue::queue_name(&client_id);
@@ -103,7 +108,7 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
                 .core
                 .recovered_qos2
                 .lock()
-                .remove(&client_id)
+                .remove(&(mqtt.vhost.name.clone(), client_id.clone()))
                 .unwrap_or_default()
             {
                 s.inbound_qos2.insert(packet_id);

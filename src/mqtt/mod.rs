@@ -62,8 +62,20 @@ impl Mqtt {
     /// Adapter state over `core`, for its default vhost.
     pub fn new(core: Arc<Core>) -> Arc<Mqtt> {
         let vhost = Arc::clone(&core.vhost);
-        let mqtt = Mqtt::for_vhost(core, vhost);
+        let mqtt = Mqtt::for_vhost(Arc::clone(&core), vhost);
         durable::restore(&mqtt);
+        // Persistent sessions of the other vhosts come back in their vhost's adapter state.
+        let others: Vec<String> = core
+            .recovered_mqtt_sessions
+            .lock()
+            .keys()
+            .cloned()
+            .collect();
+        for name in others {
+            if let Some(host) = core.vhost_named(&name) {
+                durable::restore(&mqtt.in_vhost(host));
+            }
+        }
         mqtt
     }
 

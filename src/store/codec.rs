@@ -194,6 +194,11 @@ impl<'a> Reader<'a> {
         Reader { buf }
     }
 
+    /// What is left unread.
+    pub fn rest(self) -> &'a [u8] {
+        self.buf
+    }
+
     /// True once everything was read.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()

@@ -9,6 +9,12 @@
 //! file, fsync, rename, fsync the directory) at every start, so it never grows beyond one
 //! start's worth of changes. No new dependency, one storage format to reason about.
 //!
+//! One log holds every vhost's definitions: records of `/` are written as they always were
+//! (so data directories from before vhosts were durable load unchanged), those of other vhosts
+//! wrapped in an `IN_VHOST` record naming the vhost, and a `DELETE_VHOST` record drops a
+//! deleted vhost's. Changes are appended under the vhost's registry lock and fsynced after it
+//! is released, many declares sharing one fsync (`Definitions::sync_to`).
+//!
 //! Replay rules: deleting an exchange drops every binding from or to it, deleting a queue every
 //! binding to it, as the vhost does.
 
@@ -150,6 +156,14 @@ pub struct DefinitionSet {
 }
 
 impl DefinitionSet {
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.exchanges.is_empty()
+            && self.queues.is_empty()
+            && self.bindings.is_empty()
+            && self.mqtt_sessions.is_empty()
+    }
+
     /// Applies one change.
     pub fn apply(&mut self, change: Change) {
         match change {
@@ -204,33 +218,55 @@ impl DefinitionSet {
     }
 }
 
-/// The open definitions log.
+/// The durable definitions of every vhost, by vhost name.
+pub type VhostSets = BTreeMap<String, DefinitionSet>;
+
+/// The vhost whose records are written untagged (as before vhosts were durable), so data
+/// directories written by earlier versions load unchanged.
+pub const DEFAULT_VHOST: &str = "/";
+
+/// The open definitions log, shared by every vhost.
+///
+/// Writing is split in two so a vhost need not hold its registry lock across the disk: `append`
+/// (under the registry lock, so the log has each vhost's changes in the order they were made)
+/// writes the record to the file and returns its end position; `sync_to` (after the lock is
+/// released) returns once that position is fsynced. Concurrent `sync_to`s share one fsync: the
+/// first caller syncs everything written so far, the others find their position covered
+/// (group commit, as the message persister does for messages).
 pub struct Definitions {
     path: PathBuf,
-    file: Mutex<File>,
+    /// The appending handle and the bytes written through it so far.
+    file: Mutex<(File, u64)>,
+    /// A second handle on the same file for fsync, so appends go on during one.
+    sync_file: File,
+    /// Bytes known to be durable; held while fsyncing, so waiters queue behind one fsync.
+    synced: Mutex<u64>,
     sync: bool,
 }
 
 impl Definitions {
     /// Reads the log at `path` (a torn or corrupt tail is dropped and logged), rewrites it
-    /// compacted, and returns it open for appending with the definitions it held. `sync`:
-    /// fsync every change (off only with `fsync = "never"`).
-    pub fn open(path: &Path, sync: bool) -> Result<(Definitions, DefinitionSet), DefinitionsError> {
+    /// compacted, and returns it open for appending with the definitions it held, by vhost.
+    /// `sync`: fsync every change (off only with `fsync = "never"`).
+    pub fn open(path: &Path, sync: bool) -> Result<(Definitions, VhostSets), DefinitionsError> {
         let io = |source| DefinitionsError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut set = DefinitionSet::default();
+        let mut sets = VhostSets::new();
         match std::fs::read(path) {
-            Ok(bytes) => replay(path, &bytes, &mut set),
+            Ok(bytes) => replay(path, &bytes, &mut sets),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(e)),
         }
-        // Compact: the current set as a fresh file, swapped in atomically.
+        sets.retain(|_, set| !set.is_empty());
+        // Compact: the current sets as a fresh file, swapped in atomically.
         let tmp = path.with_extension("log.tmp");
         let mut buf = Vec::new();
-        for change in set.changes() {
-            encode(&change, &mut buf);
+        for (vhost, set) in &sets {
+            for change in set.changes() {
+                encode(vhost, &change, &mut buf);
+            }
         }
         {
             let mut f = File::create(&tmp).map_err(io)?;
@@ -242,40 +278,85 @@ impl Definitions {
             super::segment::sync_dir(dir).map_err(io)?;
         }
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        tracing::info!(
-            path = %path.display(),
-            exchanges = set.exchanges.len(),
-            queues = set.queues.len(),
-            bindings = set.bindings.len(),
-            "store: recovered definitions"
-        );
+        let sync_file = file.try_clone().map_err(io)?;
+        for (vhost, set) in &sets {
+            tracing::info!(
+                path = %path.display(),
+                vhost = %vhost,
+                exchanges = set.exchanges.len(),
+                queues = set.queues.len(),
+                bindings = set.bindings.len(),
+                mqtt_sessions = set.mqtt_sessions.len(),
+                "store: recovered definitions"
+            );
+        }
+        let len = buf.len() as u64;
         Ok((
             Definitions {
                 path: path.to_path_buf(),
-                file: Mutex::new(file),
+                file: Mutex::new((file, len)),
+                sync_file,
+                synced: Mutex::new(len),
                 sync,
             },
-            set,
+            sets,
         ))
     }
 
-    /// Appends one change and makes it durable before returning. Called under the vhost's
-    /// registry lock, so changes are logged in the order they were made; definitions change
-    /// rarely, so the fsync there is acceptable (RabbitMQ also commits a durable declare
-    /// before answering it).
-    pub fn record(&self, change: &Change) {
+    /// Appends one change of `vhost` and makes it durable before returning.
+    pub fn record(&self, vhost: &str, change: &Change) {
+        let at = self.append(vhost, change);
+        self.sync_to(at);
+    }
+
+    /// Appends one change of `vhost` without waiting for the disk; returns the position to
+    /// pass to `sync_to` before answering the change.
+    pub fn append(&self, vhost: &str, change: &Change) -> u64 {
         let mut buf = Vec::new();
-        encode(change, &mut buf);
-        let mut file = self.file.lock();
-        let written =
-            file.write_all(&buf)
-                .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
-            tracing::error!(
+        encode(vhost, change, &mut buf);
+        self.write(&buf)
+    }
+
+    /// Forgets every definition of `vhost` (it was deleted), durably.
+    pub fn forget_vhost(&self, vhost: &str) {
+        let mut buf = Vec::new();
+        record::frame(&mut buf, kind::DELETE_VHOST, |out| Writer(out).str(vhost));
+        let at = self.write(&buf);
+        self.sync_to(at);
+    }
+
+    fn write(&self, buf: &[u8]) -> u64 {
+        let mut guard = self.file.lock();
+        let (file, len) = &mut *guard;
+        match file.write_all(buf) {
+            Ok(()) => *len += buf.len() as u64,
+            Err(e) => tracing::error!(
                 error = %e,
                 path = %self.path.display(),
                 "store: cannot write a definition change; it will not survive a restart"
-            );
+            ),
+        }
+        *len
+    }
+
+    /// Returns once everything up to `position` (from `append`) is on disk.
+    pub fn sync_to(&self, position: u64) {
+        if !self.sync {
+            return;
+        }
+        let mut synced = self.synced.lock();
+        if *synced >= position {
+            // Someone's fsync, done while we waited for the lock, covered ours.
+            return;
+        }
+        let written = self.file.lock().1;
+        match self.sync_file.sync_data() {
+            Ok(()) => *synced = written,
+            Err(e) => tracing::error!(
+                error = %e,
+                path = %self.path.display(),
+                "store: cannot fsync the definitions log; recent changes may not survive a crash"
+            ),
         }
     }
 }
@@ -290,9 +371,13 @@ mod kind {
     pub const UNBIND: u8 = 6;
     pub const MQTT_SESSION: u8 = 7;
     pub const DELETE_MQTT_SESSION: u8 = 8;
+    /// A change of a vhost other than `/`: vhost name, inner kind, inner payload.
+    pub const IN_VHOST: u8 = 9;
+    /// A vhost was deleted: every definition of it goes.
+    pub const DELETE_VHOST: u8 = 10;
 }
 
-fn replay(path: &Path, bytes: &[u8], set: &mut DefinitionSet) {
+fn replay(path: &Path, bytes: &[u8], sets: &mut VhostSets) {
     let mut at = 0;
     loop {
         match record::decode(&bytes[at..]) {
@@ -301,8 +386,13 @@ fn replay(path: &Path, bytes: &[u8], set: &mut DefinitionSet) {
                 payload,
                 size,
             } => {
-                match decode(kind, payload) {
-                    Ok(change) => set.apply(change),
+                match decode_tagged(kind, payload) {
+                    Ok(Tagged::Change(vhost, change)) => {
+                        sets.entry(vhost).or_default().apply(*change);
+                    }
+                    Ok(Tagged::DeleteVhost(vhost)) => {
+                        sets.remove(&vhost);
+                    }
                     Err(e) => tracing::warn!(
                         path = %path.display(),
                         offset = at,
@@ -326,8 +416,51 @@ fn replay(path: &Path, bytes: &[u8], set: &mut DefinitionSet) {
     }
 }
 
-fn encode(change: &Change, out: &mut Vec<u8>) {
-    let kind = match change {
+/// A decoded record of the log.
+enum Tagged {
+    /// A change of the named vhost.
+    Change(String, Box<Change>),
+    /// A vhost was deleted.
+    DeleteVhost(String),
+}
+
+fn decode_tagged(kind: u8, payload: &[u8]) -> Result<Tagged, CodecError> {
+    match kind {
+        kind::IN_VHOST => {
+            let mut r = Reader::new(payload);
+            let vhost = r.string()?;
+            let inner = r.u8()?;
+            if inner == kind::IN_VHOST || inner == kind::DELETE_VHOST {
+                return Err(CodecError("nested vhost record"));
+            }
+            Ok(Tagged::Change(vhost, Box::new(decode(inner, r.rest())?)))
+        }
+        kind::DELETE_VHOST => Ok(Tagged::DeleteVhost(Reader::new(payload).string()?)),
+        _ => Ok(Tagged::Change(
+            DEFAULT_VHOST.to_string(),
+            Box::new(decode(kind, payload)?),
+        )),
+    }
+}
+
+/// Frames `change` of `vhost`: untagged for `/` (the format from before vhosts were
+/// durable), wrapped in an `IN_VHOST` record for the others.
+fn encode(vhost: &str, change: &Change, out: &mut Vec<u8>) {
+    let kind = kind_of(change);
+    if vhost == DEFAULT_VHOST {
+        record::frame(out, kind, |out| encode_payload(change, out));
+    } else {
+        record::frame(out, kind::IN_VHOST, |out| {
+            let mut w = Writer(out);
+            w.str(vhost);
+            w.u8(kind);
+            encode_payload(change, out);
+        });
+    }
+}
+
+fn kind_of(change: &Change) -> u8 {
+    match change {
         Change::Exchange(..) => kind::EXCHANGE,
         Change::DeleteExchange(_) => kind::DELETE_EXCHANGE,
         Change::Queue(..) => kind::QUEUE,
@@ -336,8 +469,13 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
         Change::Unbind(_) => kind::UNBIND,
         Change::MqttSession(..) => kind::MQTT_SESSION,
         Change::DeleteMqttSession(_) => kind::DELETE_MQTT_SESSION,
-    };
-    record::frame(out, kind, |out| {
+    }
+}
+
+/// Writes the payload of `change` (without framing: `encode` frames it, tagged or not).
+fn encode_payload(change: &Change, out: &mut Vec<u8>) {
+    {
+        // Scoped as when this was `frame`'s closure, so concurrent edits of the arms merge.
         let mut w = Writer(out);
         match change {
             Change::Exchange(name, s) => {
@@ -391,7 +529,7 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
                 w.headers(&b.arguments);
             }
         }
-    });
+    }
 }
 
 fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
@@ -506,40 +644,47 @@ mod tests {
         {
             let (defs, _) = Definitions::open(&path, true).expect("open");
             for (client, expiry) in [("a", 60), ("b", u32::MAX)] {
-                defs.record(&Change::MqttSession(
-                    client.into(),
-                    MqttSessionDef {
-                        expiry_secs: expiry,
-                        subscriptions: vec![sub("t/+", None)],
-                        will: None,
-                    },
-                ));
-            }
-            defs.record(&Change::MqttSession(
-                "a".into(),
-                MqttSessionDef {
-                    expiry_secs: 30,
-                    subscriptions: vec![sub("x/#", Some(7)), sub("$share/g/y", None)],
-                    will: Some((
-                        12,
-                        crate::broker::message::Message {
-                            exchange: "amq.topic".into(),
-                            topic: "dev/a/status".into(),
-                            body: bytes::Bytes::from_static(b"offline"),
-                            qos: 1,
-                            retain: true,
-                            expires_at: None,
-                            properties: Default::default(),
-                            origin: Default::default(),
+                defs.record(
+                    "/",
+                    &Change::MqttSession(
+                        client.into(),
+                        MqttSessionDef {
+                            expiry_secs: expiry,
+                            subscriptions: vec![sub("t/+", None)],
+                            will: None,
                         },
-                    )),
-                },
-            ));
-            defs.record(&Change::DeleteMqttSession("b".into()));
+                    ),
+                );
+            }
+            defs.record(
+                "/",
+                &Change::MqttSession(
+                    "a".into(),
+                    MqttSessionDef {
+                        expiry_secs: 30,
+                        subscriptions: vec![sub("x/#", Some(7)), sub("$share/g/y", None)],
+                        will: Some((
+                            12,
+                            crate::broker::message::Message {
+                                exchange: "amq.topic".into(),
+                                topic: "dev/a/status".into(),
+                                body: bytes::Bytes::from_static(b"offline"),
+                                qos: 1,
+                                retain: true,
+                                expires_at: None,
+                                properties: Default::default(),
+                                origin: Default::default(),
+                            },
+                        )),
+                    },
+                ),
+            );
+            defs.record("/", &Change::DeleteMqttSession("b".into()));
         }
         for _ in 0..2 {
             // Twice: the second open reads the compacted file the first one wrote.
-            let (_, set) = Definitions::open(&path, true).expect("reopen");
+            let (_, sets) = Definitions::open(&path, true).expect("reopen");
+            let set = &sets["/"];
             assert_eq!(set.mqtt_sessions.len(), 1);
             let a = &set.mqtt_sessions["a"];
             assert_eq!(a.expiry_secs, 30);
@@ -562,39 +707,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("definitions.log");
         {
-            let (defs, set) = Definitions::open(&path, true).expect("open");
-            assert!(set.queues.is_empty());
+            let (defs, sets) = Definitions::open(&path, true).expect("open");
+            assert!(sets.is_empty());
             let mut settings = ExchangeSettings::durable(ExchangeKind::Topic);
             settings.arguments.0.push((
                 "alternate-exchange".into(),
                 crate::broker::headers::HeaderValue::LongString("ae".into()),
             ));
-            defs.record(&Change::Exchange("x".into(), settings));
+            defs.record("/", &Change::Exchange("x".into(), settings));
             for q in ["q1", "q2", "q3"] {
-                defs.record(&Change::Queue(
-                    q.into(),
+                defs.record(
+                    "/",
+                    &Change::Queue(
+                        q.into(),
+                        QueueDef {
+                            auto_delete: false,
+                            arguments: Headers::new(),
+                        },
+                    ),
+                );
+                defs.record("/", &Change::Bind(queue_binding(q)));
+            }
+            defs.record("/", &Change::DeleteQueue("q2".into()));
+            defs.record("/", &Change::Unbind(queue_binding("q3")));
+            defs.record(
+                "/",
+                &Change::Queue(
+                    "torn".into(),
                     QueueDef {
-                        auto_delete: false,
+                        auto_delete: true,
                         arguments: Headers::new(),
                     },
-                ));
-                defs.record(&Change::Bind(queue_binding(q)));
-            }
-            defs.record(&Change::DeleteQueue("q2".into()));
-            defs.record(&Change::Unbind(queue_binding("q3")));
-            defs.record(&Change::Queue(
-                "torn".into(),
-                QueueDef {
-                    auto_delete: true,
-                    arguments: Headers::new(),
-                },
-            ));
+                ),
+            );
         }
         let len = std::fs::metadata(&path).expect("meta").len();
         let f = OpenOptions::new().write(true).open(&path).expect("open");
         f.set_len(len - 2).expect("truncate");
         drop(f);
-        let (_, set) = Definitions::open(&path, true).expect("reopen");
+        let (_, sets) = Definitions::open(&path, true).expect("reopen");
+        let set = &sets["/"];
         assert_eq!(set.exchanges["x"].kind, ExchangeKind::Topic);
         assert!(set.exchanges["x"]
             .arguments
@@ -607,7 +759,41 @@ mod tests {
         assert_eq!(set.bindings, vec![queue_binding("q1")]);
         // The compacted file replays to the same set.
         let (_, again) = Definitions::open(&path, true).expect("reopen");
+        let again = &again["/"];
         assert_eq!(again.queues.len(), 2);
         assert_eq!(again.bindings, set.bindings);
+    }
+
+    #[test]
+    fn vhosts_keep_their_own_definitions_and_a_deleted_vhost_is_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("definitions.log");
+        let queue = |auto_delete| QueueDef {
+            auto_delete,
+            arguments: Headers::new(),
+        };
+        {
+            let (defs, _) = Definitions::open(&path, true).expect("open");
+            defs.record("/", &Change::Queue("q".into(), queue(false)));
+            defs.record("prod", &Change::Queue("q".into(), queue(true)));
+            defs.record("prod", &Change::Bind(queue_binding("q")));
+            defs.record("gone", &Change::Queue("g".into(), queue(false)));
+            // Written without waiting, then synced as a declare does after its lock.
+            let at = defs.append("prod", &Change::Queue("p2".into(), queue(false)));
+            defs.sync_to(at);
+            defs.forget_vhost("gone");
+        }
+        for _ in 0..2 {
+            let (_, sets) = Definitions::open(&path, true).expect("reopen");
+            assert_eq!(
+                sets.keys().map(String::as_str).collect::<Vec<_>>(),
+                vec!["/", "prod"]
+            );
+            assert!(!sets["/"].queues["q"].auto_delete);
+            assert!(sets["/"].bindings.is_empty());
+            assert!(sets["prod"].queues["q"].auto_delete);
+            assert!(sets["prod"].queues.contains_key("p2"));
+            assert_eq!(sets["prod"].bindings, vec![queue_binding("q")]);
+        }
     }
 }

@@ -11,8 +11,17 @@
 //! `segment` (segment files: naming, scanning, torn-tail truncation), `ledger` (which segments
 //! may be deleted), `persister` (the thread:
 //! batching, fsync, segment rollover and reclamation), `log` (`SegmentStore`, the handle queues
-//! hold, and recovery at open), `definitions` (durable exchanges, queues and bindings in their
-//! own small log).
+//! hold, and recovery at open), `definitions` (durable exchanges, queues, bindings and MQTT
+//! sessions of every vhost in their own small log, fsynced as a group after the declaring vhost
+//! released its lock), `vhost_store` (a vhost's view of the one shared log: its queue names
+//! qualified by the vhost, `/`'s unchanged), `shutdown` (the clean-shutdown marker).
+//!
+//! Every vhost shares one `SegmentStore`, so one group commit serves all of them.
+//!
+//! The redelivered flag: `delivered` records are written but not fsynced before the delivery,
+//! so after a crash they may be missing. A graceful stop flushes the log and writes the
+//! clean-shutdown marker; a start without it flags every recovered message redelivered (as
+//! RabbitMQ's classic queues after a dirty recovery).
 //!
 //! Knows core messages and names of queues; never protocols or queue internals.
 
@@ -24,8 +33,10 @@ mod log;
 mod persister;
 mod record;
 mod segment;
+pub mod shutdown;
 #[cfg(test)]
 mod tests;
+mod vhost_store;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +48,7 @@ use crate::broker::message::Message;
 
 pub use definitions::{Definitions, DefinitionsError};
 pub use log::{RecoveredMessage, SegmentStore, StoreError};
+pub use vhost_store::VhostStore;
 
 /// Identifies a stored message (unique across the whole store, never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,6 +66,8 @@ pub trait MessageStore: Send + Sync + 'static {
     /// is on disk as the fsync policy defines it (a transient store calls it at once).
     fn enqueue(&self, queue: &str, message: &Arc<Message>, done: Option<Durable>) -> StoreId;
     /// The message was handed to a consumer for the first time (it comes back redelivered).
+    /// Not fsynced before the delivery: after a crash the store flags every recovered message
+    /// instead (`shutdown`).
     fn delivered(&self, _id: StoreId) {}
     /// The message was acknowledged (or dropped) and may be forgotten.
     fn settle(&self, queue: &str, id: StoreId);
@@ -148,8 +162,10 @@ impl Default for StoreConfig {
 pub struct Opened {
     /// The message store durable queues write to.
     pub messages: Arc<dyn MessageStore>,
-    /// The definitions log and the definitions it held (`None` in memory).
-    pub definitions: Option<(Definitions, definitions::DefinitionSet)>,
+    /// The definitions log and the definitions it held, by vhost (`None` in memory).
+    pub definitions: Option<(Definitions, definitions::VhostSets)>,
+    /// The last run stopped cleanly (`shutdown`); always true in memory.
+    pub clean: bool,
 }
 
 /// Opens the store under `data_dir` as `config` says: in memory, or the segment log and the
@@ -159,15 +175,28 @@ pub fn open(data_dir: &std::path::Path, config: &StoreConfig) -> Result<Opened, 
         return Ok(Opened {
             messages: Arc::new(MemoryStore::default()),
             definitions: None,
+            clean: true,
         });
     }
     let layout = Layout::new(data_dir);
+    let fresh = !layout.messages.exists();
+    let clean = shutdown::take_clean(data_dir, fresh).map_err(|source| StoreError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    if !clean {
+        tracing::warn!(
+            "store: the last run did not shut down cleanly; recovered messages come back \
+             flagged redelivered"
+        );
+    }
     let messages = SegmentStore::open(&layout.messages, config)?;
     let definitions = Definitions::open(&layout.definitions, config.fsync != FsyncPolicy::Never)
         .map_err(StoreError::Definitions)?;
     Ok(Opened {
         messages,
         definitions: Some(definitions),
+        clean,
     })
 }
 

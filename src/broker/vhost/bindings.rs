@@ -33,7 +33,7 @@ impl Vhost {
         arguments: &Headers,
         requester: ConnectionId,
     ) -> Result<(), VhostError> {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         let ends = self.queue_ends(queue, exchange, requester)?;
         self.add(&mut reg, ends, key, arguments)
     }
@@ -47,7 +47,7 @@ impl Vhost {
         arguments: &Headers,
         requester: ConnectionId,
     ) -> Result<(), VhostError> {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         let ends = self.queue_ends(queue, exchange, requester)?;
         self.remove(&mut reg, &ends, key, arguments);
         Ok(())
@@ -62,7 +62,7 @@ impl Vhost {
         key: BindingKey<'_>,
         arguments: &Headers,
     ) -> Result<(), VhostError> {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         let ends = self.exchange_ends(destination, source)?;
         self.add(&mut reg, ends, key, arguments)
     }
@@ -75,7 +75,7 @@ impl Vhost {
         key: BindingKey<'_>,
         arguments: &Headers,
     ) -> Result<(), VhostError> {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         let ends = self.exchange_ends(destination, source)?;
         self.remove(&mut reg, &ends, key, arguments);
         Ok(())

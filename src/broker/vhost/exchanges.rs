@@ -23,7 +23,7 @@ impl Vhost {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
-        let _reg = self.registry.lock();
+        let _reg = self.lock_registry();
         match self.exchange(name) {
             Some(_) if passive => Ok(()),
             None if passive => Err(self.no_exchange(name)),
@@ -58,7 +58,7 @@ impl Vhost {
                 self.resource("exchange", name)
             )));
         }
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         let Some(x) = self.exchange(name) else {
             return Ok(());
         };

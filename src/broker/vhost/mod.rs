@@ -108,9 +108,13 @@ pub struct Vhost {
     /// What transient queues get: keeps nothing (RabbitMQ drops even persistent messages of a
     /// transient queue at a restart).
     transient: Arc<dyn MessageStore>,
-    /// Where durable exchanges, queues and bindings are recorded; unset in memory and while
-    /// `restore` recreates them.
-    definitions: OnceLock<Definitions>,
+    /// Where durable exchanges, queues and bindings are recorded (the log every vhost
+    /// shares); unset in memory and while `restore` recreates them.
+    definitions: OnceLock<Arc<Definitions>>,
+    /// End of the last definition appended under the registry lock and not yet waited for:
+    /// the `RegistryGuard` holding the lock waits for its fsync once it released the lock.
+    /// Only touched under the lock.
+    unsynced: AtomicU64,
     /// What the queues call back into (a weak reference to this vhost).
     host: Arc<dyn QueueHost>,
     /// The queues a confirming publisher must hear from (`QueueHandle::answers_publishes`:
@@ -127,6 +131,53 @@ struct Registry {
     bindings: bindings::BindingTable,
     /// Exclusive queues by owning connection.
     exclusive: HashMap<ConnectionId, Vec<Arc<str>>>,
+}
+
+/// The registry lock, held; see `Vhost::lock_registry`.
+struct RegistryGuard<'a> {
+    guard: Option<parking_lot::MutexGuard<'a, Registry>>,
+    vhost: &'a Vhost,
+}
+
+impl std::ops::Deref for RegistryGuard<'_> {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        // Some until `drop`.
+        self.guard.as_deref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for RegistryGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        self.guard.as_deref_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for RegistryGuard<'_> {
+    fn drop(&mut self) {
+        // Read and reset under the lock: what this holder appended, nobody else's.
+        let at = self.vhost.unsynced.swap(0, Ordering::Relaxed);
+        drop(self.guard.take());
+        if at > 0 {
+            if let Some(d) = self.vhost.definitions.get() {
+                wait_durable(d, at);
+            }
+        }
+    }
+}
+
+/// Waits for the definitions log to be durable up to `at`. The declare paths are synchronous
+/// and run on the runtime's worker threads: on a multi-threaded runtime the worker's other
+/// tasks are handed to another thread for the wait (`block_in_place`), so other connections'
+/// declares go on meanwhile and share this fsync rather than queue behind the few workers.
+fn wait_durable(definitions: &Definitions, at: u64) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| definitions.sync_to(at));
+        }
+        _ => definitions.sync_to(at),
+    }
 }
 
 /// A queue in the registry.
@@ -206,6 +257,7 @@ impl Vhost {
             store,
             transient: Arc::new(MemoryStore::default()),
             definitions: OnceLock::new(),
+            unsynced: AtomicU64::new(0),
             host: host::VhostHost::shared(me.clone()),
             refusing: RwLock::new(HashMap::new()),
         })
@@ -228,15 +280,15 @@ impl Vhost {
 
     /// From now on durable declarations, deletions and bindings are recorded in
     /// `definitions` (after `restore`, so recreating them does not record them again).
-    pub fn enable_definitions(&self, definitions: Definitions) {
-        let _reg = self.registry.lock();
+    pub fn enable_definitions(&self, definitions: Arc<Definitions>) {
+        let _reg = self.lock_registry();
         if self.definitions.set(definitions).is_err() {
             tracing::warn!("definitions log already enabled; keeping the first");
         }
     }
 
     /// Records a persistent MQTT session (`Some`) or its end (`None`) with the durable
-    /// definitions, when this vhost keeps any (`/` with a store on disk).
+    /// definitions, when this vhost keeps any (a store on disk); returns once it is durable.
     pub fn record_mqtt_session(
         &self,
         client_id: &str,
@@ -245,7 +297,7 @@ impl Vhost {
         if self.definitions.get().is_none() {
             return;
         }
-        let _reg = self.registry.lock();
+        let _reg = self.lock_registry();
         self.log_definition(match session {
             Some(def) => Change::MqttSession(client_id.to_string(), def),
             None => Change::DeleteMqttSession(client_id.to_string()),
@@ -253,10 +305,22 @@ impl Vhost {
     }
 
     /// Records a change to the durable definitions (called under the registry lock, so the
-    /// log has changes in the order they were made).
+    /// log has changes in the order they were made). The record is durable once the guard of
+    /// that lock is dropped (`RegistryGuard`): changes are answered after that.
     fn log_definition(&self, change: Change) {
         if let Some(d) = self.definitions.get() {
-            d.record(&change);
+            let at = d.append(&self.name, &change);
+            self.unsynced.fetch_max(at, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the registry lock. Definitions appended while it is held are fsynced after it is
+    /// released, when the guard drops, so other declares in the vhost do not wait for this
+    /// one's disk write (and several share one fsync).
+    fn lock_registry(&self) -> RegistryGuard<'_> {
+        RegistryGuard {
+            guard: Some(self.registry.lock()),
+            vhost: self,
         }
     }
 

@@ -34,7 +34,7 @@ impl Vhost {
         passive: bool,
         owner: ConnectionId,
     ) -> Result<QueueInfo, VhostError> {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         if passive {
             let q = self.queue_entry(name).ok_or_else(|| self.no_queue(name))?;
             self.check_access(&q, owner)?;
@@ -172,7 +172,7 @@ impl Vhost {
             )));
         }
         let dropped = {
-            let mut reg = self.registry.lock();
+            let mut reg = self.lock_registry();
             match self.queue_entry(name) {
                 // Deleted (or deleted and redeclared) while the lock was released.
                 Some(current) if Arc::ptr_eq(&current, &q) => {}
@@ -194,7 +194,7 @@ impl Vhost {
     /// the queues the MQTT adapter manages (sessions, shared-subscription groups): when this
     /// returns, the name is free for the next session. Returns whether it was deleted.
     pub fn delete_queue_now(&self, handle: &QueueHandle) -> bool {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         match self.queue_entry(handle.name()) {
             Some(q) if Arc::ptr_eq(q.handle.name(), handle.name()) => {
                 // Nobody waits for the count of dropped messages.
@@ -217,7 +217,7 @@ impl Vhost {
 
     /// A consumer started on queue `queue` (AMQP `basic.consume`).
     pub fn consumer_added(&self, queue: &str) {
-        let _reg = self.registry.lock();
+        let _reg = self.lock_registry();
         if let Some(q) = self.queue_entry(queue) {
             q.consumers.fetch_add(1, Ordering::Relaxed);
             q.had_consumer.store(true, Ordering::Relaxed);
@@ -227,7 +227,7 @@ impl Vhost {
     /// A consumer of queue `queue` went away (cancelled, or its channel or connection closed).
     /// An auto-delete queue whose last consumer this was is deleted.
     pub fn consumer_removed(&self, queue: &str) {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         let Some(q) = self.queue_entry(queue) else {
             return;
         };
@@ -243,7 +243,7 @@ impl Vhost {
     /// goes with its bindings (`QueueHost::unused_expired`). A queue of that name whose actor
     /// still runs was declared anew meanwhile and stays.
     pub(super) fn unused_queue_expired(&self, name: &str) {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         if let Some(q) = self.queue_entry(name) {
             if q.handle.is_closed() {
                 drop(self.remove_queue(&mut reg, &q));
@@ -253,7 +253,7 @@ impl Vhost {
 
     /// Connection `owner` closed: its exclusive queues are deleted.
     pub fn connection_closed(&self, owner: ConnectionId) {
-        let mut reg = self.registry.lock();
+        let mut reg = self.lock_registry();
         for name in reg.exclusive.remove(&owner).unwrap_or_default() {
             if let Some(q) = self.queue_entry(&name) {
                 drop(self.remove_queue(&mut reg, &q));

@@ -36,7 +36,7 @@ impl Vhost {
             };
             // Not `declare_queue`: a durable server-named queue (`amq.gen-...`) comes back
             // under its reserved name.
-            let mut reg = self.registry.lock();
+            let mut reg = self.lock_registry();
             if self.queue_entry(&name).is_some() {
                 continue;
             }
