@@ -50,6 +50,10 @@ pub struct Core {
     /// with their records in the store (taken once, by the MQTT adapter).
     pub recovered_qos2:
         parking_lot::Mutex<std::collections::HashMap<String, Vec<(u16, crate::store::StoreId)>>>,
+    /// Per recovered MQTT session, the QoS 2 packet ids it had in flight to its client, with
+    /// the messages they name (taken out of its queue; taken once, by the MQTT adapter).
+    pub recovered_qos2_out:
+        parking_lot::Mutex<std::collections::HashMap<String, Vec<crate::mqtt::RecoveredOut>>>,
     /// Persistent MQTT sessions of `/` found in the definitions log, for the MQTT adapter to
     /// resume (taken once).
     pub recovered_mqtt_sessions: parking_lot::Mutex<
@@ -81,6 +85,7 @@ impl Core {
         let vhost = vhost::Vhost::new("/", &config.mqtt.exchange, Arc::clone(&opened.messages));
         let mut recovered_mqtt_sessions = std::collections::BTreeMap::new();
         let mut recovered_qos2 = std::collections::HashMap::new();
+        let mut recovered_qos2_out = std::collections::HashMap::new();
         if let Some((definitions, mut set)) = opened.definitions {
             recovered_mqtt_sessions = std::mem::take(&mut set.mqtt_sessions);
             // Taken before `discard_unclaimed`, which would settle them.
@@ -99,6 +104,11 @@ impl Core {
                 if !ids.is_empty() {
                     recovered_qos2.insert(client_id.clone(), ids);
                 }
+                // Before `vhost.restore`: the messages these name leave the session's queue.
+                let out = crate::mqtt::recover_qos2_out(&*opened.messages, client_id);
+                if !out.is_empty() {
+                    recovered_qos2_out.insert(client_id.clone(), out);
+                }
             }
             vhost.restore(set);
             vhost.restore_retained();
@@ -115,6 +125,7 @@ impl Core {
             started: Instant::now(),
             recovered_mqtt_sessions: parking_lot::Mutex::new(recovered_mqtt_sessions),
             recovered_qos2: parking_lot::Mutex::new(recovered_qos2),
+            recovered_qos2_out: parking_lot::Mutex::new(recovered_qos2_out),
             limits: crate::limits::Limits::new(config),
         }))
     }

@@ -71,6 +71,9 @@ pub struct QueueDef {
 }
 
 /// One change to the durable definitions.
+// Changes are built one at a time and written at once, never held in bulk: the size of the
+// session variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A durable exchange was declared.
@@ -103,6 +106,12 @@ pub struct MqttSessionDef {
     /// A will waiting out its delay (seconds left when recorded, and the message), published
     /// after a restart once that delay passed again unless the client resumed the session.
     pub will: Option<(u32, crate::broker::message::Message)>,
+    /// When the session went offline, unix seconds (`None` if recorded while a connection
+    /// owned it): its expiry counts from there, not from a restart.
+    pub offline_since: Option<u64>,
+    /// When the will is due, unix seconds (records older than this field count its delay
+    /// from the restart).
+    pub will_due: Option<u64>,
 }
 
 impl PartialEq for MqttSessionDef {
@@ -116,6 +125,8 @@ impl PartialEq for MqttSessionDef {
         self.expiry_secs == other.expiry_secs
             && self.subscriptions == other.subscriptions
             && will(&self.will) == will(&other.will)
+            && self.offline_since == other.offline_since
+            && self.will_due == other.will_due
     }
 }
 
@@ -368,6 +379,9 @@ fn encode(change: &Change, out: &mut Vec<u8>) {
                     w.u32(*delay);
                     w.message(message);
                 });
+                // After the will, for the same reason.
+                w.opt(s.offline_since, |w, t| w.u64(t));
+                w.opt(s.will_due, |w, t| w.u64(t));
             }
             Change::Queue(name, q) => {
                 w.str(name);
@@ -458,17 +472,27 @@ fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
                     id: r.opt(|r| r.u32())?,
                 });
             }
+            // Fields added later are absent from older records.
             let will = if r.is_empty() {
                 None
             } else {
                 r.opt(|r| Ok((r.u32()?, r.message()?)))?
             };
+            let mut times = [None, None];
+            for t in &mut times {
+                if !r.is_empty() {
+                    *t = r.opt(|r| r.u64())?;
+                }
+            }
+            let [offline_since, will_due] = times;
             Change::MqttSession(
                 client_id,
                 MqttSessionDef {
                     expiry_secs,
                     subscriptions,
                     will,
+                    offline_since,
+                    will_due,
                 },
             )
         }
@@ -512,6 +536,7 @@ mod tests {
                         expiry_secs: expiry,
                         subscriptions: vec![sub("t/+", None)],
                         will: None,
+                        ..MqttSessionDef::default()
                     },
                 ));
             }
@@ -533,6 +558,8 @@ mod tests {
                             origin: Default::default(),
                         },
                     )),
+                    offline_since: Some(1_700_000_000),
+                    will_due: Some(1_700_000_012),
                 },
             ));
             defs.record(&Change::DeleteMqttSession("b".into()));
@@ -554,6 +581,8 @@ mod tests {
                 ("dev/a/status", &b"offline"[..])
             );
             assert!(will.retain);
+            assert_eq!(a.offline_since, Some(1_700_000_000));
+            assert_eq!(a.will_due, Some(1_700_000_012));
         }
     }
 
