@@ -89,7 +89,7 @@ pub fn assign(
     // only if the queue writes there (a shared group's queue does not).
     if outgoing.qos != 2
         || !ack.queue.is_durable()
-        || **ack.queue.name() != *session_queue::queue_name(&session.client_id)
+        || !session_queue::is_queue_of(ack.queue.name(), &session.client_id)
         || !applies(mqtt, session)
     {
         return None;
@@ -402,6 +402,61 @@ fn decode(body: &[u8]) -> Option<(bool, u16, StoreId)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pubrel(id: u16) -> Send {
+        Send::PubRel(PacketId::new(id).expect("non-zero"), ReasonCode::SUCCESS)
+    }
+
+    fn id_of(send: &Send) -> u16 {
+        match send {
+            Send::PubRel(id, _) => id.get(),
+            Send::Publish { packet_id, .. } => packet_id.map_or(0, |p| p.get()),
+        }
+    }
+
+    /// Sends leave in the order they came: one without a verdict waits behind one with a
+    /// verdict still open, and a refused verdict (record not written) still lets it go.
+    #[tokio::test]
+    async fn pending_sends_keep_their_order() {
+        let mut pending = PendingSends::default();
+        assert!(
+            pending.push(pubrel(1), None).is_some(),
+            "nothing waits: at once"
+        );
+        let (tx2, rx2) = oneshot::channel::<Admission>();
+        let (tx4, rx4) = oneshot::channel::<Admission>();
+        let verdict = |rx: oneshot::Receiver<Admission>| -> Verdict {
+            Box::pin(async move { rx.await.unwrap_or(Admission::Refused) })
+        };
+        assert!(pending.push(pubrel(2), Some(verdict(rx2))).is_none());
+        assert!(pending.push(pubrel(3), None).is_none(), "behind 2");
+        assert!(pending.push(pubrel(4), Some(verdict(rx4))).is_none());
+        let mut out = Vec::new();
+        pending.take_ready(&mut out);
+        assert!(out.is_empty(), "2 still waits");
+        tx2.send(Admission::Accepted).expect("open");
+        pending.front_ready().await;
+        pending.take_ready(&mut out);
+        assert_eq!(out.iter().map(id_of).collect::<Vec<_>>(), vec![2, 3]);
+        drop(tx4);
+        pending.front_ready().await;
+        pending.take_ready(&mut out);
+        assert_eq!(out.iter().map(id_of).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn session_queue_names_match_their_client() {
+        assert!(session_queue::is_queue_of(
+            "mqtt-subscription-abcqos1",
+            "abc"
+        ));
+        assert!(!session_queue::is_queue_of(
+            "mqtt-subscription-abqos1",
+            "abc"
+        ));
+        assert!(!session_queue::is_queue_of("amq.mqtt.shared/g/t", "abc"));
+    }
 
     #[test]
     fn records_decode_and_reject_garbage() {

@@ -137,6 +137,13 @@ async fn outgoing_qos2_is_delivered_exactly_once_across_sigkills() {
         rx.resent, rx.resent_dup,
         "a re-sent PUBLISH must have DUP set"
     );
+    // Every identifier the receiver held at a crash was settled after it: re-sent as PUBLISH
+    // (then released) or as PUBREL; one never released would stay unusable for the session.
+    assert!(
+        rx.unreleased.is_empty(),
+        "identifiers never released: {:?}",
+        rx.unreleased
+    );
     assert!(
         twice.is_empty(),
         "{} QoS 2 messages handed on more than once, e.g. {:?}\n{}",
