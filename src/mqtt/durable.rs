@@ -114,16 +114,7 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
         let queue = Arc::new(SessionQueue { handle });
         // Offline since it was recorded so, else since the crash: counted from now.
         let offline_since = def.offline_since.unwrap_or(now).min(now);
-        let expiry_left = if def.expiry_secs == u32::MAX {
-            None
-        } else {
-            Some(
-                u64::from(def.expiry_secs)
-                    .saturating_sub(now - offline_since)
-                    .try_into()
-                    .unwrap_or(u32::MAX),
-            )
-        };
+        let expiry_left = expiry_left(def.expiry_secs, offline_since, now);
         {
             let mut s = session.lock();
             s.expiry_secs = def.expiry_secs;
@@ -188,6 +179,21 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
         }
         tracing::info!(%client_id, subscriptions = def.subscriptions.len(), "persistent MQTT session restored");
     }
+}
+
+/// Seconds a session offline since `offline_since` (unix seconds) has left at `now`; `None`
+/// for one that never expires, `Some(0)` for one already expired.
+fn expiry_left(expiry_secs: u32, offline_since: u64, now: u64) -> Option<u32> {
+    if expiry_secs == u32::MAX {
+        return None;
+    }
+    let gone = now.saturating_sub(offline_since);
+    Some(
+        u64::from(expiry_secs)
+            .saturating_sub(gone)
+            .try_into()
+            .unwrap_or(u32::MAX),
+    )
 }
 
 /// Now as unix seconds (0 if the clock is before 1970).
@@ -287,5 +293,21 @@ fn subscription_of(def: &MqttSubscriptionDef) -> Subscription {
             },
         },
         id: def.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry_left;
+
+    #[test]
+    fn expiry_counts_from_going_offline() {
+        assert_eq!(expiry_left(u32::MAX, 0, 1_000), None, "never expires");
+        assert_eq!(expiry_left(60, 1_000, 1_000), Some(60));
+        assert_eq!(expiry_left(60, 1_000, 1_045), Some(15));
+        assert_eq!(expiry_left(60, 1_000, 1_060), Some(0));
+        assert_eq!(expiry_left(60, 1_000, 9_999), Some(0));
+        // A clock that went back counts as no time gone.
+        assert_eq!(expiry_left(60, 2_000, 1_000), Some(60));
     }
 }
