@@ -17,6 +17,7 @@ impl Conn {
 
     /// PUBREC: answer PUBREL (also for an id we no longer know, with 0x92 in v5, so the
     /// client can finish its side).
+    ///
     /// A persistent session's durable record of the identifier is marked released first (and
     /// PUBREL waits for it), before the queue settles the message (`durable_out`).
     pub(super) fn on_pubrec(&mut self, rec: PubResponse, wbuf: &mut BytesMut) {
