@@ -13,7 +13,11 @@ mod durable_03_segments;
 mod durable_04_mqtt;
 #[path = "durable/durable_05_mqtt_session.rs"]
 mod durable_05_mqtt_session;
+#[path = "durable/durable_06_mqtt_qos2_out.rs"]
+mod durable_06_mqtt_qos2_out;
 #[path = "durable/durable_07_vhosts.rs"]
 mod durable_07_vhosts;
+#[path = "durable/durable_09_mqtt_expiry.rs"]
+mod durable_09_mqtt_expiry;
 #[path = "durable/support.rs"]
 mod support;

@@ -38,6 +38,10 @@ pub type RecoveredSessions = std::collections::HashMap<
 pub type RecoveredQos2 =
     std::collections::HashMap<(String, String), Vec<(u16, crate::store::StoreId)>>;
 
+/// Outgoing QoS 2 state of recovered MQTT sessions, by vhost and client identifier.
+pub type RecoveredQos2Out =
+    std::collections::HashMap<(String, String), Vec<crate::mqtt::RecoveredOut>>;
+
 /// Everything the connections of one broker share.
 pub struct Core {
     /// The configuration the broker started with.
@@ -67,6 +71,10 @@ pub struct Core {
     /// received and not seen released, with their records in the store (taken once, by the
     /// MQTT adapter).
     pub recovered_qos2: parking_lot::Mutex<RecoveredQos2>,
+    /// Per recovered MQTT session (by vhost and client identifier), the QoS 2 packet ids it
+    /// had in flight to its client, with the messages they name (taken out of its queue;
+    /// taken once, by the MQTT adapter).
+    pub recovered_qos2_out: parking_lot::Mutex<RecoveredQos2Out>,
     /// Persistent MQTT sessions found in the definitions log, for the MQTT adapter to resume
     /// in their vhosts (each vhost's taken once).
     pub recovered_mqtt_sessions: parking_lot::Mutex<RecoveredSessions>,
@@ -115,6 +123,7 @@ impl Core {
         }
         let mut recovered_mqtt_sessions = RecoveredSessions::new();
         let mut recovered_qos2 = std::collections::HashMap::new();
+        let mut recovered_qos2_out = std::collections::HashMap::new();
         let mut default = None;
         let vhosts = dashmap::DashMap::new();
         for name in names {
@@ -126,6 +135,11 @@ impl Core {
                     let ids = recovered_qos2_ids(host.store(), client_id);
                     if !ids.is_empty() {
                         recovered_qos2.insert((name.clone(), client_id.clone()), ids);
+                    }
+                    // Before `host.restore`: the messages these name leave the session's queue.
+                    let out = crate::mqtt::recover_qos2_out(&**host.store(), client_id);
+                    if !out.is_empty() {
+                        recovered_qos2_out.insert((name.clone(), client_id.clone()), out);
                     }
                 }
                 if !sessions.is_empty() {
@@ -165,6 +179,7 @@ impl Core {
             started: Instant::now(),
             recovered_mqtt_sessions: parking_lot::Mutex::new(recovered_mqtt_sessions),
             recovered_qos2: parking_lot::Mutex::new(recovered_qos2),
+            recovered_qos2_out: parking_lot::Mutex::new(recovered_qos2_out),
             limits: crate::limits::Limits::new(config),
         }))
     }

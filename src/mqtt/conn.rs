@@ -58,6 +58,9 @@ pub struct Conn {
     pub access: super::access::ClientAccess,
     /// PUBACK / PUBREC waiting for their messages to be stored.
     pub acks: super::publish_ack::PendingAcks,
+    /// Outgoing QoS 2 PUBLISH / PUBREL waiting for their packet id records to be stored (and
+    /// what was queued behind them).
+    pub sends: super::durable_out::PendingSends,
     /// The user's slot under `max_connections_per_user` (none for anonymous clients).
     pub _user_slot: Option<crate::limits::UserSlot>,
 }
@@ -263,6 +266,7 @@ impl Conn {
                         self.send(&mut io.wbuf, packet);
                     }
                 }
+                _ = self.sends.front_ready() => super::deliver::write_ready(self, &mut io.wbuf),
                 _ = sleep_until(deadline), if !held => return Exit::WithWill(MqttError::KeepAliveTimeout),
             }
         }

@@ -290,6 +290,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         ready: Vec::new(),
         backpressure: Vec::new(),
         acks: Default::default(),
+        sends: Default::default(),
         access,
         _user_slot: user_slot,
     };
@@ -435,7 +436,7 @@ pub(super) fn expire_after(mqtt: &Arc<Mqtt>, session: &Arc<Session>, epoch: u64,
 }
 
 /// Removes `session` from the registry (if it is still the registered one) and ends it.
-fn remove_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
+pub(super) fn remove_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
     mqtt.sessions
         .remove_if(&session.client_id, |_, s| Arc::ptr_eq(s, session));
     end_session(mqtt, session);

@@ -1,5 +1,7 @@
 //! Outgoing PUBLISH: pulls what the session has ready into the connection's write buffer,
-//! honouring the client's Receive Maximum, Maximum Packet Size and Topic Alias Maximum.
+//! honouring the client's Receive Maximum, Maximum Packet Size and Topic Alias Maximum. A QoS 2
+//! PUBLISH of a persistent session first has its packet identifier recorded (`durable_out`)
+//! and waits for that, with what comes after it, in `Conn::sends`.
 
 use std::time::Instant;
 
@@ -8,8 +10,10 @@ use ferromq_mqtt::{encoded_len, Packet, PacketId, Properties, PubResponse, Reaso
 
 use super::alias::OutboundAlias;
 use super::conn::Conn;
+use super::durable_out::{self, Send};
 use super::session::{Outgoing, Resend};
 use super::translate::to_publish;
+use crate::broker::queue::Verdict;
 use crate::metrics::Metrics;
 
 /// Encodes every delivery the session has ready for this connection.
@@ -19,9 +23,72 @@ pub fn pump(conn: &mut Conn, wbuf: &mut BytesMut) {
     conn.session
         .pull(conn.generation, conn.client_receive_max, now, &mut ready);
     for r in ready.drain(..) {
-        write_publish(conn, wbuf, &r.outgoing, r.packet_id, false, now);
+        let verdict = r
+            .packet_id
+            .and_then(|id| durable_out::assign(&conn.mqtt, &conn.session, id.get(), &r.outgoing));
+        send_publish(conn, wbuf, r.outgoing, r.packet_id, false, verdict, now);
     }
     conn.ready = ready;
+}
+
+/// Writes what waited in `Conn::sends` and may go now.
+pub fn write_ready(conn: &mut Conn, wbuf: &mut BytesMut) {
+    let mut ready = Vec::new();
+    conn.sends.take_ready(&mut ready);
+    let now = Instant::now();
+    for send in ready {
+        write(conn, wbuf, send, now);
+    }
+}
+
+/// Sends PUBREL for `packet_id` once `verdict` (its `released` record) allows.
+pub fn send_pubrel(
+    conn: &mut Conn,
+    wbuf: &mut BytesMut,
+    packet_id: PacketId,
+    reason: ReasonCode,
+    verdict: Option<Verdict>,
+) {
+    if let Some(send) = conn.sends.push(Send::PubRel(packet_id, reason), verdict) {
+        write(conn, wbuf, send, Instant::now());
+    }
+}
+
+fn send_publish(
+    conn: &mut Conn,
+    wbuf: &mut BytesMut,
+    outgoing: Outgoing,
+    packet_id: Option<PacketId>,
+    dup: bool,
+    verdict: Option<Verdict>,
+    now: Instant,
+) {
+    let send = Send::Publish {
+        outgoing,
+        packet_id,
+        dup,
+    };
+    if let Some(send) = conn.sends.push(send, verdict) {
+        write(conn, wbuf, send, now);
+    }
+}
+
+fn write(conn: &mut Conn, wbuf: &mut BytesMut, send: Send, now: Instant) {
+    match send {
+        Send::Publish {
+            outgoing,
+            packet_id,
+            dup,
+        } => write_publish(conn, wbuf, &outgoing, packet_id, dup, now),
+        Send::PubRel(packet_id, reason) => conn.send(
+            wbuf,
+            &Packet::PubRel(PubResponse {
+                packet_id,
+                reason,
+                properties: Properties::default(),
+            }),
+        ),
+    }
 }
 
 /// On resuming a persistent session, re-sends unacknowledged PUBLISH (DUP set) and PUBREL in
@@ -31,16 +98,13 @@ pub fn resend_inflight(conn: &mut Conn, wbuf: &mut BytesMut) {
     for item in conn.session.resend_list() {
         match item {
             Resend::Publish(id, outgoing) => {
-                write_publish(conn, wbuf, &outgoing, Some(id), true, now)
+                let verdict = durable_out::resend(&conn.mqtt, &conn.session, id.get());
+                send_publish(conn, wbuf, outgoing, Some(id), true, verdict, now);
             }
-            Resend::PubRel(id) => conn.send(
-                wbuf,
-                &Packet::PubRel(PubResponse {
-                    packet_id: id,
-                    reason: ReasonCode::SUCCESS,
-                    properties: Properties::default(),
-                }),
-            ),
+            Resend::PubRel(id) => {
+                let verdict = durable_out::resend(&conn.mqtt, &conn.session, id.get());
+                send_pubrel(conn, wbuf, id, ReasonCode::SUCCESS, verdict);
+            }
         }
     }
 }
@@ -60,6 +124,7 @@ fn write_publish(
     {
         if let Some(id) = packet_id {
             conn.session.forget_inflight(id);
+            durable_out::complete(&conn.mqtt, &conn.session, id.get());
         }
         Metrics::add(&conn.mqtt.core.metrics.messages_dropped, 1);
         tracing::debug!(
@@ -95,6 +160,7 @@ fn write_publish(
         if too_large {
             if let Some(id) = packet_id {
                 conn.session.forget_inflight(id);
+                durable_out::complete(&conn.mqtt, &conn.session, id.get());
             }
             Metrics::add(&conn.mqtt.core.metrics.messages_dropped, 1);
             tracing::debug!(client_id = %conn.session.client_id, "message over the client's Maximum Packet Size; not sent");

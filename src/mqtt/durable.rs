@@ -1,17 +1,26 @@
 //! Persistent MQTT sessions across broker restarts. A session that outlives its connection is
-//! recorded in the durable definitions (client id, expiry, subscriptions with their options)
-//! whenever that changes; its messages need nothing more, they are in its durable queue
-//! (`session_queue`), which the store restores with its bindings. At start the adapter of each
-//! vhost rebuilds each recorded session of it offline, with that queue and its shared-group memberships,
-//! so a client reconnecting with clean session 0 finds its session present and its messages.
+//! recorded in the durable definitions (client id, expiry, subscriptions with their options,
+//! when it went offline, a will waiting out its delay with its due time) whenever that
+//! changes; its messages need nothing more, they are in its durable queue (`session_queue`),
+//! which the store restores with its bindings. At start the adapter of each vhost rebuilds
+//! each recorded session of it offline, with that queue and its shared-group memberships, so a client
+//! reconnecting with clean session 0 finds its session present and its messages.
 //!
-//! The packet identifiers of QoS 2 messages a persistent session received and has not seen
-//! released are small records in the message log (`remember_qos2`; PUBREC waits for them),
-//! settled at PUBREL, so a PUBLISH re-sent after a restart is still recognised.
+//! Kept across a crash as well:
+//! - the packet identifiers of QoS 2 messages the session received and has not seen released:
+//!   small records in the message log (`remember_qos2`; PUBREC waits for them), settled at
+//!   PUBREL, so a PUBLISH re-sent after a restart is still recognised;
+//! - the packet identifiers of QoS 2 messages in flight to the client, and which of them were
+//!   released (`durable_out`): they are re-sent with the same identifier and DUP=1, or as
+//!   PUBREL only, so a receiver that delivers at PUBLISH gets each message once;
+//! - wall-clock times: a session's expiry counts from when it went offline and a will's delay
+//!   from when it was set, not from the restart. A session whose expiry passed while the
+//!   broker was down is discarded at start (its queue and records go; its will, if any, is
+//!   published then).
 //!
-//! Not kept across a restart (documented): the identifiers of messages in flight to the
-//! client (they come back from the queue as new deliveries, flagged DUP only within one broker
-//! run), and pending wills. A session with a finite expiry counts it again from the restart.
+//! Not kept (documented): identifiers of QoS 1 messages in flight to the client (they come back
+//! from the queue as new deliveries: at least once, as QoS 1 promises). A session recorded
+//! while its client was connected counts its expiry from the restart.
 
 use std::sync::Arc;
 
@@ -38,14 +47,21 @@ pub fn record(mqtt: &Mqtt, session: &Session) {
         } else {
             s.recorded = true;
             let now = std::time::Instant::now();
+            let unix = unix_now();
+            let will_left = s
+                .pending_will
+                .as_ref()
+                .map(|(due, _)| due.saturating_duration_since(now).as_secs());
             Some(MqttSessionDef {
-                will: s.pending_will.as_ref().map(|(due, message)| {
-                    let left = due.saturating_duration_since(now).as_secs();
-                    (
-                        u32::try_from(left).unwrap_or(u32::MAX),
-                        Message::clone(message),
-                    )
-                }),
+                will: s
+                    .pending_will
+                    .as_ref()
+                    .zip(will_left)
+                    .map(|((_, m), left)| {
+                        (u32::try_from(left).unwrap_or(u32::MAX), Message::clone(m))
+                    }),
+                will_due: will_left.map(|left| unix.saturating_add(left)),
+                offline_since: s.offline_since,
                 expiry_secs: s.expiry_secs,
                 subscriptions: s
                     .subscriptions
@@ -69,6 +85,7 @@ pub fn forget(mqtt: &Mqtt, session: &Session) {
     for packet_id in markers {
         release_qos2(mqtt, session, packet_id);
     }
+    super::durable_out::forget_all(mqtt, session);
     let was_recorded = std::mem::take(&mut session.lock().recorded);
     if was_recorded {
         mqtt.vhost.record_mqtt_session(&session.client_id, None);
@@ -83,6 +100,7 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
         .lock()
         .remove(&mqtt.vhost.name)
         .unwrap_or_default();
+    let now = unix_now();
     for (client_id, def) in recovered {
         let session = Session::new(Arc::from(client_id.as_str()), Arc::clone(&mqtt.core));
         let name = session_queue::queue_name(&client_id);
@@ -99,9 +117,13 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
             },
         };
         let queue = Arc::new(SessionQueue { handle });
+        // Offline since it was recorded so, else since the crash: counted from now.
+        let offline_since = def.offline_since.unwrap_or(now).min(now);
+        let expiry_left = expiry_left(def.expiry_secs, offline_since, now);
         {
             let mut s = session.lock();
             s.expiry_secs = def.expiry_secs;
+            s.offline_since = Some(offline_since);
             s.queue = Some(Arc::clone(&queue));
             s.recorded = true;
             for (packet_id, id) in mqtt
@@ -131,18 +153,78 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
                 }
             }
         }
+        let out = mqtt
+            .core
+            .recovered_qos2_out
+            .lock()
+            .remove(&(mqtt.vhost.name.clone(), client_id.clone()));
+        if let Some(out) = out {
+            super::durable_out::restore(mqtt, &session, &queue.handle, out);
+        }
+        mqtt.sessions
+            .insert(Arc::clone(&session.client_id), Arc::clone(&session));
+        if expiry_left == Some(0) {
+            // Expired while the broker was down: discarded now, before any client can resume
+            // it; a will still waiting goes out, as when a session ends [MQTT-3.1.3-9].
+            if let Some((_, message)) = def.will {
+                let mqtt = Arc::clone(mqtt);
+                tokio::spawn(async move { mqtt.publish_and_wait(Arc::new(message)).await });
+            }
+            tracing::info!(%client_id, "persistent MQTT session expired while the broker was down; discarded");
+            super::connect::remove_session(mqtt, &session);
+            continue;
+        }
         if let Some((delay, message)) = def.will {
+            // Due at its recorded wall-clock time (older records: its delay from now).
+            let delay = def.will_due.map_or(delay, |due| {
+                u32::try_from(due.saturating_sub(now)).unwrap_or(u32::MAX)
+            });
             let due = std::time::Instant::now() + std::time::Duration::from_secs(u64::from(delay));
             session.lock().pending_will = Some((due, Arc::new(message)));
             super::will::publish_recovered(mqtt, &session, delay);
         }
-        mqtt.sessions
-            .insert(Arc::clone(&session.client_id), Arc::clone(&session));
-        if def.expiry_secs != u32::MAX {
-            expire_after(mqtt, &session, 0, def.expiry_secs);
+        if let Some(left) = expiry_left {
+            expire_after(mqtt, &session, 0, left);
         }
         tracing::info!(%client_id, subscriptions = def.subscriptions.len(), "persistent MQTT session restored");
     }
+}
+
+/// Seconds a session offline since `offline_since` (unix seconds) has left at `now`; `None`
+/// for one that never expires, `Some(0)` for one already expired.
+fn expiry_left(expiry_secs: u32, offline_since: u64, now: u64) -> Option<u32> {
+    if expiry_secs == u32::MAX {
+        return None;
+    }
+    let gone = now.saturating_sub(offline_since);
+    Some(
+        u64::from(expiry_secs)
+            .saturating_sub(gone)
+            .try_into()
+            .unwrap_or(u32::MAX),
+    )
+}
+
+/// Now as unix seconds (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A small record of session `client_id` in the message log (packet identifier state): a core
+/// message only the store ever sees.
+pub(super) fn marker_message(client_id: &str, body: Bytes) -> Arc<Message> {
+    Arc::new(Message {
+        exchange: Arc::from(""),
+        topic: client_id.to_string(),
+        body,
+        qos: 1,
+        retain: false,
+        expires_at: None,
+        properties: Default::default(),
+        origin: Default::default(),
+    })
 }
 
 /// The store's name for the QoS 2 packet identifiers session `client_id` received and has not
@@ -158,16 +240,10 @@ pub fn remember_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<V
     if !store.is_durable() || session.lock().expiry_secs == 0 {
         return None;
     }
-    let marker = Arc::new(Message {
-        exchange: Arc::from(""),
-        topic: session.client_id.to_string(),
-        body: Bytes::copy_from_slice(&packet_id.to_be_bytes()),
-        qos: 1,
-        retain: false,
-        expires_at: None,
-        properties: Default::default(),
-        origin: Default::default(),
-    });
+    let marker = marker_message(
+        &session.client_id,
+        Bytes::copy_from_slice(&packet_id.to_be_bytes()),
+    );
     let (tx, rx) = oneshot::channel();
     let id = store.enqueue(
         &qos2_store_name(&session.client_id),
@@ -226,5 +302,21 @@ fn subscription_of(def: &MqttSubscriptionDef) -> Subscription {
             },
         },
         id: def.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry_left;
+
+    #[test]
+    fn expiry_counts_from_going_offline() {
+        assert_eq!(expiry_left(u32::MAX, 0, 1_000), None, "never expires");
+        assert_eq!(expiry_left(60, 1_000, 1_000), Some(60));
+        assert_eq!(expiry_left(60, 1_000, 1_045), Some(15));
+        assert_eq!(expiry_left(60, 1_000, 1_060), Some(0));
+        assert_eq!(expiry_left(60, 1_000, 9_999), Some(0));
+        // A clock that went back counts as no time gone.
+        assert_eq!(expiry_left(60, 2_000, 1_000), Some(60));
     }
 }

@@ -12,6 +12,8 @@ mod connect;
 mod deliver;
 mod durable;
 pub use durable::qos2_store_name;
+mod durable_out;
+pub use durable_out::{recover as recover_qos2_out, RecoveredOut};
 mod publish;
 mod publish_ack;
 mod queue_sink;

@@ -47,6 +47,8 @@ impl ConsumerSink for SessionSink {
         let ack = QueueAck {
             queue: self.queue.clone(),
             id: d.id,
+            stored: d.stored,
+            held: None,
         };
         let Some(session) = self.session.upgrade().filter(|s| s.is_online()) else {
             // Dispatched just before the connection went away: back to the queue.

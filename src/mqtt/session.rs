@@ -21,6 +21,7 @@ use crate::broker::queue::{MessageId, QueueHandle};
 use crate::broker::routing_key::{self, FilterLevel};
 use crate::broker::Core;
 use crate::metrics::Metrics;
+use crate::store::{MessageStore, StoreId};
 
 /// One subscription as the session remembers it (to answer re-subscribes and to unbind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,17 +55,31 @@ pub struct QueueAck {
     pub queue: QueueHandle,
     /// The message's id in it.
     pub id: MessageId,
+    /// The message's record in the queue's durable store, if it has one.
+    pub stored: Option<StoreId>,
+    /// Set for a message the session took back from the store at start (a QoS 2 message in
+    /// flight at the crash, `durable_out`): the queue does not hold it, the session settles
+    /// its record in this store itself.
+    pub held: Option<Arc<dyn MessageStore>>,
 }
 
 impl QueueAck {
     /// The message is done with (delivered, or dropped for good).
     pub fn settle(self) {
-        self.queue.ack(self.id);
+        match (&self.held, self.stored) {
+            (Some(store), Some(stored)) => store.settle(self.queue.name(), stored),
+            (Some(_), None) => {}
+            (None, _) => self.queue.ack(self.id),
+        }
     }
 
-    /// The message goes back to the queue for another consumer.
+    /// The message goes back to the queue for another consumer. A held message stays in the
+    /// store, which gives it back to the session's queue at the next start (only QoS 0/1
+    /// messages are ever requeued, and a held one is QoS 2).
     pub fn requeue(self) {
-        self.queue.reject(self.id, true);
+        if self.held.is_none() {
+            self.queue.reject(self.id, true);
+        }
     }
 }
 
@@ -126,6 +141,12 @@ pub struct SessionState {
     pub inbound_qos2: HashSet<u16>,
     /// Store ids of the durable records of `inbound_qos2` (persistent sessions, `durable`).
     pub qos2_markers: HashMap<u16, crate::store::StoreId>,
+    /// Durable records of outgoing QoS 2 packet identifiers (persistent sessions,
+    /// `durable_out`).
+    pub qos2_out: HashMap<u16, super::durable_out::OutMarker>,
+    /// When the session last went offline, as unix seconds (`None` while a connection owns
+    /// it); its expiry counts from here, across restarts too.
+    pub offline_since: Option<u64>,
     /// The owning connection's takeover signal.
     pub kick: Option<Arc<Notify>>,
     /// Set once the session is discarded: deliveries are ignored from then on.
@@ -172,6 +193,8 @@ impl Session {
                 subscriptions: HashMap::new(),
                 inbound_qos2: HashSet::new(),
                 qos2_markers: HashMap::new(),
+                qos2_out: HashMap::new(),
+                offline_since: None,
                 kick: None,
                 ended: false,
                 releasing: false,
@@ -214,6 +237,7 @@ impl Session {
         s.pending_will = None;
         s.epoch += 1;
         s.expiry_secs = expiry_secs;
+        s.offline_since = None;
         let previous = s.kick.replace(kick);
         self.online.store(true, Ordering::Release);
         drop(s);
@@ -234,6 +258,7 @@ impl Session {
         s.owner = 0;
         s.kick = None;
         s.releasing = true;
+        s.offline_since = Some(super::durable::unix_now());
         self.online.store(false, Ordering::Release);
         let mut kept = VecDeque::with_capacity(s.outbox.len());
         for o in s.outbox.drain(..) {
@@ -467,6 +492,12 @@ impl Session {
         options.subscription_ids.sort_unstable();
         options.subscription_ids.dedup();
         Some(options)
+    }
+
+    /// Puts back an outgoing QoS 2 message recovered from the store (`durable_out`), to be
+    /// re-sent with its packet identifier when the client resumes the session.
+    pub fn restore_inflight(&self, packet_id: u16, entry: Inflight) {
+        self.state.lock().inflight.insert(packet_id, entry);
     }
 
     /// Forgets an in-flight message that could not be sent (too large for the client).

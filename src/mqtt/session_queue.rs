@@ -41,6 +41,13 @@ pub fn queue_name(client_id: &str) -> String {
     format!("mqtt-subscription-{client_id}qos1")
 }
 
+/// True if `name` is `queue_name(client_id)` (without building that name).
+pub fn is_queue_of(name: &str, client_id: &str) -> bool {
+    name.strip_prefix("mqtt-subscription-")
+        .and_then(|rest| rest.strip_suffix("qos1"))
+        == Some(client_id)
+}
+
 impl SessionQueue {
     /// Declares the session's queue (or takes over an existing one of that name, as a resumed
     /// RabbitMQ session does). `durable` for sessions that outlive their connection. Holds at

@@ -77,6 +77,9 @@ pub struct QueueDef {
 }
 
 /// One change to the durable definitions.
+// Changes are built one at a time and written at once, never held in bulk: the size of the
+// session variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A durable exchange was declared.
@@ -109,6 +112,12 @@ pub struct MqttSessionDef {
     /// A will waiting out its delay (seconds left when recorded, and the message), published
     /// after a restart once that delay passed again unless the client resumed the session.
     pub will: Option<(u32, crate::broker::message::Message)>,
+    /// When the session went offline, unix seconds (`None` if recorded while a connection
+    /// owned it): its expiry counts from there, not from a restart.
+    pub offline_since: Option<u64>,
+    /// When the will is due, unix seconds (records older than this field count its delay
+    /// from the restart).
+    pub will_due: Option<u64>,
 }
 
 impl PartialEq for MqttSessionDef {
@@ -122,6 +131,8 @@ impl PartialEq for MqttSessionDef {
         self.expiry_secs == other.expiry_secs
             && self.subscriptions == other.subscriptions
             && will(&self.will) == will(&other.will)
+            && self.offline_since == other.offline_since
+            && self.will_due == other.will_due
     }
 }
 
@@ -506,6 +517,9 @@ fn encode_payload(change: &Change, out: &mut Vec<u8>) {
                     w.u32(*delay);
                     w.message(message);
                 });
+                // After the will, for the same reason.
+                w.opt(s.offline_since, |w, t| w.u64(t));
+                w.opt(s.will_due, |w, t| w.u64(t));
             }
             Change::Queue(name, q) => {
                 w.str(name);
@@ -596,17 +610,27 @@ fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
                     id: r.opt(|r| r.u32())?,
                 });
             }
+            // Fields added later are absent from older records.
             let will = if r.is_empty() {
                 None
             } else {
                 r.opt(|r| Ok((r.u32()?, r.message()?)))?
             };
+            let mut times = [None, None];
+            for t in &mut times {
+                if !r.is_empty() {
+                    *t = r.opt(|r| r.u64())?;
+                }
+            }
+            let [offline_since, will_due] = times;
             Change::MqttSession(
                 client_id,
                 MqttSessionDef {
                     expiry_secs,
                     subscriptions,
                     will,
+                    offline_since,
+                    will_due,
                 },
             )
         }
@@ -616,184 +640,5 @@ fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queue_binding(q: &str) -> BindingDef {
-        BindingDef {
-            source: "x".into(),
-            destination: BoundTo::Queue(q.into()),
-            key: "a.*".into(),
-            mqtt_key: false,
-            arguments: Headers::new(),
-        }
-    }
-
-    #[test]
-    fn mqtt_sessions_replay_replaced_and_deleted() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("definitions.log");
-        let sub = |filter: &str, id| MqttSubscriptionDef {
-            filter: filter.into(),
-            qos: 1,
-            no_local: true,
-            retain_as_published: false,
-            retain_handling: 2,
-            id,
-        };
-        {
-            let (defs, _) = Definitions::open(&path, true).expect("open");
-            for (client, expiry) in [("a", 60), ("b", u32::MAX)] {
-                defs.record(
-                    "/",
-                    &Change::MqttSession(
-                        client.into(),
-                        MqttSessionDef {
-                            expiry_secs: expiry,
-                            subscriptions: vec![sub("t/+", None)],
-                            will: None,
-                        },
-                    ),
-                );
-            }
-            defs.record(
-                "/",
-                &Change::MqttSession(
-                    "a".into(),
-                    MqttSessionDef {
-                        expiry_secs: 30,
-                        subscriptions: vec![sub("x/#", Some(7)), sub("$share/g/y", None)],
-                        will: Some((
-                            12,
-                            crate::broker::message::Message {
-                                exchange: "amq.topic".into(),
-                                topic: "dev/a/status".into(),
-                                body: bytes::Bytes::from_static(b"offline"),
-                                qos: 1,
-                                retain: true,
-                                expires_at: None,
-                                properties: Default::default(),
-                                origin: Default::default(),
-                            },
-                        )),
-                    },
-                ),
-            );
-            defs.record("/", &Change::DeleteMqttSession("b".into()));
-        }
-        for _ in 0..2 {
-            // Twice: the second open reads the compacted file the first one wrote.
-            let (_, sets) = Definitions::open(&path, true).expect("reopen");
-            let set = &sets["/"];
-            assert_eq!(set.mqtt_sessions.len(), 1);
-            let a = &set.mqtt_sessions["a"];
-            assert_eq!(a.expiry_secs, 30);
-            assert_eq!(
-                a.subscriptions,
-                vec![sub("x/#", Some(7)), sub("$share/g/y", None)]
-            );
-            let (delay, will) = a.will.as_ref().expect("the will is kept");
-            assert_eq!(*delay, 12);
-            assert_eq!(
-                (will.topic.as_str(), &will.body[..]),
-                ("dev/a/status", &b"offline"[..])
-            );
-            assert!(will.retain);
-        }
-    }
-
-    #[test]
-    fn changes_replay_after_reopen_and_a_torn_tail_is_dropped() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("definitions.log");
-        {
-            let (defs, sets) = Definitions::open(&path, true).expect("open");
-            assert!(sets.is_empty());
-            let mut settings = ExchangeSettings::durable(ExchangeKind::Topic);
-            settings.arguments.0.push((
-                "alternate-exchange".into(),
-                crate::broker::headers::HeaderValue::LongString("ae".into()),
-            ));
-            defs.record("/", &Change::Exchange("x".into(), settings));
-            for q in ["q1", "q2", "q3"] {
-                defs.record(
-                    "/",
-                    &Change::Queue(
-                        q.into(),
-                        QueueDef {
-                            auto_delete: false,
-                            arguments: Headers::new(),
-                        },
-                    ),
-                );
-                defs.record("/", &Change::Bind(queue_binding(q)));
-            }
-            defs.record("/", &Change::DeleteQueue("q2".into()));
-            defs.record("/", &Change::Unbind(queue_binding("q3")));
-            defs.record(
-                "/",
-                &Change::Queue(
-                    "torn".into(),
-                    QueueDef {
-                        auto_delete: true,
-                        arguments: Headers::new(),
-                    },
-                ),
-            );
-        }
-        let len = std::fs::metadata(&path).expect("meta").len();
-        let f = OpenOptions::new().write(true).open(&path).expect("open");
-        f.set_len(len - 2).expect("truncate");
-        drop(f);
-        let (_, sets) = Definitions::open(&path, true).expect("reopen");
-        let set = &sets["/"];
-        assert_eq!(set.exchanges["x"].kind, ExchangeKind::Topic);
-        assert!(set.exchanges["x"]
-            .arguments
-            .get("alternate-exchange")
-            .is_some());
-        assert_eq!(
-            set.queues.keys().cloned().collect::<Vec<_>>(),
-            vec!["q1".to_string(), "q3".to_string()]
-        );
-        assert_eq!(set.bindings, vec![queue_binding("q1")]);
-        // The compacted file replays to the same set.
-        let (_, again) = Definitions::open(&path, true).expect("reopen");
-        let again = &again["/"];
-        assert_eq!(again.queues.len(), 2);
-        assert_eq!(again.bindings, set.bindings);
-    }
-
-    #[test]
-    fn vhosts_keep_their_own_definitions_and_a_deleted_vhost_is_forgotten() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("definitions.log");
-        let queue = |auto_delete| QueueDef {
-            auto_delete,
-            arguments: Headers::new(),
-        };
-        {
-            let (defs, _) = Definitions::open(&path, true).expect("open");
-            defs.record("/", &Change::Queue("q".into(), queue(false)));
-            defs.record("prod", &Change::Queue("q".into(), queue(true)));
-            defs.record("prod", &Change::Bind(queue_binding("q")));
-            defs.record("gone", &Change::Queue("g".into(), queue(false)));
-            // Written without waiting, then synced as a declare does after its lock.
-            let at = defs.append("prod", &Change::Queue("p2".into(), queue(false)));
-            defs.sync_to(at);
-            defs.forget_vhost("gone");
-        }
-        for _ in 0..2 {
-            let (_, sets) = Definitions::open(&path, true).expect("reopen");
-            assert_eq!(
-                sets.keys().map(String::as_str).collect::<Vec<_>>(),
-                vec!["/", "prod"]
-            );
-            assert!(!sets["/"].queues["q"].auto_delete);
-            assert!(sets["/"].bindings.is_empty());
-            assert!(sets["prod"].queues["q"].auto_delete);
-            assert!(sets["prod"].queues.contains_key("p2"));
-            assert_eq!(sets["prod"].bindings, vec![queue_binding("q")]);
-        }
-    }
-}
+#[path = "definitions_tests.rs"]
+mod tests;

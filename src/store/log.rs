@@ -231,6 +231,22 @@ impl MessageStore for SegmentStore {
         self.recovered.lock().remove(queue).unwrap_or_default()
     }
 
+    fn take_recovered_ids(
+        &self,
+        queue: &str,
+        ids: &std::collections::HashSet<StoreId>,
+    ) -> Vec<RecoveredMessage> {
+        let mut recovered = self.recovered.lock();
+        let Some(messages) = recovered.get_mut(queue) else {
+            return Vec::new();
+        };
+        let (taken, kept) = std::mem::take(messages)
+            .into_iter()
+            .partition(|m| ids.contains(&m.id));
+        *messages = kept;
+        taken
+    }
+
     fn discard_unclaimed(&self) {
         self.discard_all_unclaimed();
     }

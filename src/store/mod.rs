@@ -80,6 +80,16 @@ pub trait MessageStore: Send + Sync + 'static {
     fn take_recovered(&self, _queue: &str) -> Vec<RecoveredMessage> {
         Vec::new()
     }
+    /// Takes the recovered messages of `queue` whose ids are in `ids` out of what the queue
+    /// gets with `take_recovered`: another holder owns them now and settles them itself (an
+    /// MQTT session's QoS 2 messages in flight at the crash). The rest stay for the queue.
+    fn take_recovered_ids(
+        &self,
+        _queue: &str,
+        _ids: &std::collections::HashSet<StoreId>,
+    ) -> Vec<RecoveredMessage> {
+        Vec::new()
+    }
     /// Settles the recovered messages no queue took (their queues are gone).
     fn discard_unclaimed(&self) {}
     /// Blocks until everything handed to the store so far is written (graceful shutdown).

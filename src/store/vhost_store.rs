@@ -83,6 +83,22 @@ impl MessageStore for VhostStore {
         recovered
     }
 
+    fn take_recovered_ids(
+        &self,
+        queue: &str,
+        ids: &std::collections::HashSet<StoreId>,
+    ) -> Vec<RecoveredMessage> {
+        let mut taken = self.inner.take_recovered_ids(&self.key(queue), ids);
+        if self.unclean {
+            // Re-sent with DUP anyway; flagged for the record as `take_recovered` does.
+            for m in taken.iter_mut().filter(|m| !m.redelivered) {
+                m.redelivered = true;
+                self.inner.delivered(m.id);
+            }
+        }
+        taken
+    }
+
     fn discard_unclaimed(&self) {
         self.inner.discard_unclaimed();
     }

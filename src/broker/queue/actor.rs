@@ -446,6 +446,7 @@ impl Actor {
                 id: entry.id,
                 message: Arc::clone(&entry.message),
                 redelivered: entry.redelivered,
+                stored: entry.stored,
             };
             if consumer.no_ack {
                 consumer.sink.deliver(delivery);
@@ -486,6 +487,7 @@ impl Actor {
             id: entry.id,
             message: Arc::clone(&entry.message),
             redelivered: entry.redelivered,
+            stored: entry.stored,
         }
     }
 

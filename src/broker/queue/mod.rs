@@ -53,6 +53,9 @@ pub struct QueueDelivery {
     pub message: Arc<Message>,
     /// True if it was delivered before and not acknowledged.
     pub redelivered: bool,
+    /// Its record in the queue's durable store (a persistent message in a durable queue), so
+    /// a consumer can refer to it durably (MQTT outgoing QoS 2 across a restart).
+    pub stored: Option<crate::store::StoreId>,
 }
 
 /// What happens when a queue is full (AMQP `x-overflow`).
