@@ -263,10 +263,21 @@ impl Conn {
                 // Packets already read wait behind the publish that blocked: decode them first.
                 continue;
             }
+            // Shutdown arrives as a kick (`Mqtt::kick_on_shutdown`) rather than through a
+            // `shutdown.changed()` branch, whose future would be 120 bytes of every idle
+            // connection. The flag is checked here too: a connection that attached its
+            // session after the kicks went out was not kicked.
+            if *shutdown.borrow() {
+                return Exit::Shutdown;
+            }
             let held = gate.holds();
             tokio::select! {
-                _ = shutdown.changed() => return Exit::Shutdown,
-                _ = kick.notified() => return Box::pin(self.last_packets(io)).await,
+                _ = kick.notified() => {
+                    if *shutdown.borrow() {
+                        return Exit::Shutdown;
+                    }
+                    return Box::pin(self.last_packets(io)).await;
+                }
                 // Keep alive restarts: a held client's PINGREQs were not read.
                 _ = gate.changed() => deadline = keep_alive.map(|k| Instant::now() + k),
                 r = io.read_more(), if !held => match r {
