@@ -47,7 +47,8 @@ want mqtt-qos1-rate1000 && mqtt mqtt-qos1-rate1000 --qos 1 --rate 1000
 want amqp-transient && amqp amqp-transient --mode transient
 want amqp-confirms && amqp amqp-confirms --mode confirms
 want amqp-fanout && amqp amqp-fanout --mode fanout --queues 10
-want amqp-rate1000 && amqp amqp-rate1000 --mode transient --rate 1000
+want amqp-rate1000 && amqp amqp-rate1000 --mode transient --rate 1000   # raw client (no lapin thread hops)
+want amqp-rate1000-lapin && amqp amqp-rate1000-lapin --mode transient --rate 1000 --client lapin
 if want mqtt-idle; then
   echo "== mqtt-idle: ${IDLE_CONNS:-10000} connections" | tee "$out/mqtt-idle.md"
   "$bin" compare --rounds "$rounds" --pause 3s --target "$fm" --target "$mm" --target "$rm" \

@@ -3,12 +3,18 @@
 //! batch so each batch costs one write syscall. Buffers shrink back after a burst so idle
 //! connections stay small.
 
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// Free space for one read while the peer sends little at a time: a CONNECT, a PINGREQ, a
-/// small PUBLISH. Idle connections keep only this much (a 4 KiB buffer per idle connection was
-/// about half of an idle MQTT connection's memory, 8.7 -> 5.0 KiB; README, Benchmarks).
+/// small PUBLISH. Such reads go through a buffer on the stack and only the bytes that arrived
+/// are copied to the heap, so an idle connection holds no read buffer at all (a 4 KiB buffer per
+/// idle connection was about half of an idle MQTT connection's memory, 8.7 -> 5.0 KiB; a 256 B
+/// one still about a tenth, 3.1 KiB; README, Benchmarks).
 const SMALL_CHUNK: usize = 256;
 /// Largest free space asked for one read. Reads that fill their chunk double it up to this, so
 /// a busy peer is read in few syscalls (4 KiB payloads used to take two reads each, because a
@@ -48,15 +54,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     }
 
     /// Reads more bytes into `rbuf`; `Ok(0)` means the peer closed its side.
-    /// Cancel-safe: a cancelled read loses no data (`read_buf` commits only what it read).
+    /// Cancel-safe: a cancelled read loses no data (both paths commit only what they read).
     pub async fn read_more(&mut self) -> std::io::Result<usize> {
-        // After a small read the peer is idle or nearly so: an empty large buffer is released
-        // before waiting, so the wait costs SMALL_CHUNK bytes. A buffer of at most
-        // 2 * SMALL_CHUNK is kept, so a peer sending small packets does not reallocate per read.
-        if self.rbuf.is_empty()
-            && (self.rbuf.capacity() > KEEP_CAPACITY
-                || (self.chunk == SMALL_CHUNK && self.rbuf.capacity() > 2 * SMALL_CHUNK))
-        {
+        if self.rbuf.is_empty() && self.chunk == SMALL_CHUNK {
+            // The peer is idle or sends little: wait without a heap buffer. Decoded payloads
+            // keep their own slices, so releasing ours frees nothing they use.
+            self.rbuf = BytesMut::new();
+            let n = std::future::poll_fn(|cx| self.poll_read_small(cx)).await?;
+            self.bytes_read += n as u64;
+            // A full stack buffer means more is coming: read straight into `rbuf` next time.
+            if n == SMALL_CHUNK {
+                self.chunk = 2 * SMALL_CHUNK;
+            }
+            return Ok(n);
+        }
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_CAPACITY {
             self.rbuf = BytesMut::new();
         }
         if self.rbuf.capacity() - self.rbuf.len() < self.chunk {
@@ -72,6 +84,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             self.chunk
         };
         Ok(n)
+    }
+
+    /// One read into a buffer on the stack (of this poll, not of the connection's future),
+    /// then the bytes read are copied into `rbuf`, sized to them. A pending read has consumed
+    /// nothing (the `AsyncRead` contract), so nothing is lost between polls.
+    fn poll_read_small(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut stack = [MaybeUninit::<u8>::uninit(); SMALL_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut stack);
+        match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                self.rbuf.extend_from_slice(buf.filled());
+                Poll::Ready(Ok(buf.filled().len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Writes all of `wbuf` in one go and empties it.
@@ -134,17 +162,51 @@ mod tests {
         assert_eq!(f.chunk, MAX_CHUNK, "a busy peer is read in large chunks");
         f.rbuf.clear();
 
-        // A lone PINGREQ: the peer is idle, so the next wait holds only a small buffer.
+        // A lone PINGREQ: the peer is idle, so the next wait holds no heap buffer.
         peer.write_all(&[0xC0, 0x00]).await.unwrap();
         assert_eq!(f.read_more().await.unwrap(), 2);
         assert_eq!(f.chunk, SMALL_CHUNK);
         f.rbuf.clear();
         peer.write_all(&[0xC0, 0x00]).await.unwrap();
         assert_eq!(f.read_more().await.unwrap(), 2);
+        assert_eq!(&f.rbuf[..], &[0xC0, 0x00]);
         assert!(
-            f.rbuf.capacity() <= 2 * SMALL_CHUNK,
-            "idle read buffer is {} bytes",
+            f.rbuf.capacity() < SMALL_CHUNK,
+            "a small read holds {} bytes",
             f.rbuf.capacity()
+        );
+        f.rbuf.clear();
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), f.read_more());
+        assert!(waiting.await.is_err(), "nothing was sent");
+        assert_eq!(f.rbuf.capacity(), 0, "an idle wait holds no read buffer");
+    }
+
+    #[tokio::test]
+    async fn bytes_survive_small_reads_split_anywhere_and_a_full_stack_buffer_grows_the_chunk() {
+        let (mut peer, ours) = tokio::io::duplex(64 * 1024);
+        let mut f = Framed::new(ours);
+        let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let mut got = Vec::new();
+        // Pieces of 1, 2, 3... bytes with reads in between, then a burst: every byte arrives
+        // once and in order whichever path read it.
+        let mut at = 0;
+        for size in 1..40 {
+            peer.write_all(&data[at..at + size]).await.unwrap();
+            at += size;
+            while got.len() < at {
+                f.read_more().await.unwrap();
+                got.extend_from_slice(&f.rbuf.split());
+            }
+        }
+        peer.write_all(&data[at..]).await.unwrap();
+        while got.len() < data.len() {
+            f.read_more().await.unwrap();
+            got.extend_from_slice(&f.rbuf.split());
+        }
+        assert_eq!(got, data);
+        assert!(
+            f.chunk > SMALL_CHUNK,
+            "a burst moves reads off the stack buffer"
         );
     }
 }

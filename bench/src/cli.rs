@@ -110,6 +110,17 @@ pub enum AmqpMode {
     Fanout,
 }
 
+/// Which AMQP client drives the `amqp` scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AmqpClient {
+    /// `raw` for transient latency at a fixed `--rate`, `lapin` otherwise.
+    Auto,
+    /// lapin (its I/O loop runs on a thread of its own).
+    Lapin,
+    /// Hand-written frames on the bench's tokio runtime (transient, `--rate` only).
+    Raw,
+}
+
 /// `amqp` options.
 #[derive(Debug, Clone, Args)]
 pub struct AmqpArgs {
@@ -127,6 +138,10 @@ pub struct AmqpArgs {
     /// Fixed publish rate in msg/s (latency mode); unlimited if absent.
     #[arg(long)]
     pub rate: Option<u64>,
+    /// AMQP client: lapin adds a thread hop on each side, which at a fixed rate is most of
+    /// the measured latency, so latency runs use the raw client.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub client: AmqpClient,
     /// Consumer prefetch (basic.qos).
     #[arg(long, default_value_t = 1000)]
     pub prefetch: u16,
@@ -145,6 +160,17 @@ pub struct AmqpArgs {
     /// AMQP password.
     #[arg(long, default_value = "guest")]
     pub password: String,
+}
+
+impl AmqpArgs {
+    /// True when the raw client runs this scenario (see `AmqpClient`).
+    pub fn raw_client(&self) -> bool {
+        match self.client {
+            AmqpClient::Raw => true,
+            AmqpClient::Lapin => false,
+            AmqpClient::Auto => self.mode == AmqpMode::Transient && self.rate.is_some(),
+        }
+    }
 }
 
 /// `compare` options.

@@ -126,3 +126,28 @@ async fn amqp_scenarios_deliver_everything_they_publish() {
     }
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_latency_at_a_fixed_rate_runs_on_both_clients() {
+    let b = broker().await;
+    let addr = b.amqp_addr().expect("amqp listener").to_string();
+    for client in ["raw", "lapin"] {
+        let r = run(&[
+            "amqp",
+            "--addr",
+            &addr,
+            "--rate",
+            "200",
+            "--client",
+            client,
+            "--duration",
+            "300ms",
+        ])
+        .await;
+        // 200 msg/s for 300 ms: about 60 messages, each delivered and timed once.
+        assert!(r.published >= 30, "{client}: {}", r.line());
+        assert_eq!(r.delivered, r.published, "{client}: {}", r.line());
+        assert!(r.p50 > std::time::Duration::ZERO, "{client}: {}", r.line());
+    }
+    b.shutdown().await;
+}

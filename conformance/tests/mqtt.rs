@@ -20,3 +20,5 @@ mod mqtt5_01_connect;
 mod mqtt5_02_publish;
 #[path = "mqtt/mqtt5_03_subscribe.rs"]
 mod mqtt5_03_subscribe;
+#[path = "mqtt/mqtt5_04_shutdown.rs"]
+mod mqtt5_04_shutdown;

@@ -61,8 +61,9 @@ pub struct Conn {
     /// Outgoing QoS 2 PUBLISH / PUBREL waiting for their packet id records to be stored (and
     /// what was queued behind them).
     pub sends: super::durable_out::PendingSends,
-    /// The user's slot under `max_connections_per_user` (none for anonymous clients).
-    pub _user_slot: Option<crate::limits::UserSlot>,
+    /// The user's slot under `max_connections_per_user` (none for anonymous clients); boxed,
+    /// as inline it would be 32 bytes of every connection's state even when `None`.
+    pub _user_slot: Option<Box<crate::limits::UserSlot>>,
 }
 
 /// How the connection ended.
@@ -78,45 +79,77 @@ pub enum Exit {
 }
 
 /// Serves one socket from CONNECT to close.
-pub async fn run<S>(
+// Not `async fn`: its arguments would stay in the connection's future for its whole life
+// (rust-lang/rust#62958), though only the CONNECT phase needs them. They move into that
+// phase's own box instead, freed once CONNECT is done.
+pub fn run<S>(
     stream: S,
     peer: SocketAddr,
     tls: Option<crate::transport::TlsInfo>,
     mqtt: Arc<Mqtt>,
-    mut shutdown: watch::Receiver<bool>,
-) where
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut io = Framed::new(stream);
+    serve_opened(Box::pin(open(
+        Framed::new(stream),
+        peer,
+        tls,
+        mqtt,
+        shutdown,
+    )))
+}
+
+/// A connection whose CONNECT was accepted.
+struct Opened<S> {
+    io: Framed<S>,
+    conn: Conn,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Runs a connection once `opening` accepted its CONNECT, then closes it.
+async fn serve_opened<S, F>(opening: std::pin::Pin<Box<F>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: std::future::Future<Output = Option<Opened<S>>> + Send,
+{
     // This task's future is as large as its largest await point, and it lives as long as the
     // connection: the once-only CONNECT and close paths run in their own boxed futures (whose
     // locals, such as the decoded CONNECT, die with them), so an idle connection holds only
     // the state of its read loop (README, Benchmarks: idle connections).
-    // Matched in place: a named `Option<Conn>` would keep a second Conn's worth of storage
+    // Matched in place: a named `Option<Opened>` would keep a second Conn's worth of storage
     // in this future for the connection's life.
-    let Some(mut conn) = Box::pin(open(&mut io, peer, tls, &mqtt, &mut shutdown)).await else {
+    let Some(Opened {
+        mut io,
+        mut conn,
+        mut shutdown,
+    }) = opening.await
+    else {
         return;
     };
-    Metrics::add(&mqtt.core.metrics.clients_connected, 1);
+    let metrics = &conn.mqtt.core.metrics;
+    Metrics::add(&metrics.clients_connected, 1);
     let exit = conn.serve(&mut io, &mut shutdown).await;
-    Metrics::sub(&mqtt.core.metrics.clients_connected, 1);
-    Metrics::add(&mqtt.core.metrics.bytes_received, io.bytes_read);
-    Metrics::add(&mqtt.core.metrics.bytes_sent, io.bytes_written);
+    let metrics = &conn.mqtt.core.metrics;
+    Metrics::sub(&metrics.clients_connected, 1);
+    Metrics::add(&metrics.bytes_received, io.bytes_read);
+    Metrics::add(&metrics.bytes_sent, io.bytes_written);
     Box::pin(conn.finish(exit, &mut io)).await;
 }
 
 /// Waits for CONNECT and accepts it; `None` once the connection is closed instead.
 async fn open<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut Framed<S>,
+    mut io: Framed<S>,
     peer: SocketAddr,
     tls: Option<crate::transport::TlsInfo>,
-    mqtt: &Arc<Mqtt>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Option<Conn> {
+    mqtt: Arc<Mqtt>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<Opened<S>> {
     let cfg = &mqtt.core.config.mqtt;
     let connect_timeout = Duration::from_secs(cfg.connect_timeout_secs);
     let first = tokio::select! {
-        r = tokio::time::timeout(connect_timeout, read_connect(io, cfg.max_packet_size)) => r,
+        r = tokio::time::timeout(connect_timeout, read_connect(&mut io, cfg.max_packet_size)) => r,
         _ = shutdown.changed() => return None,
     };
     let connect = match first {
@@ -125,18 +158,20 @@ async fn open<S: AsyncRead + AsyncWrite + Unpin>(
             return None;
         }
         Ok(Err(e)) => {
-            reject_bad_connect(io, &e).await;
+            reject_bad_connect(&mut io, &e).await;
             tracing::warn!(%peer, error = %e, "closing connection: bad CONNECT");
             return None;
         }
         Ok(Ok(None)) => return None,
         Ok(Ok(Some(connect))) => connect,
     };
-    let conn = super::connect::accept(connect, io, peer, tls.as_ref(), mqtt).await;
-    if conn.is_none() {
-        io.close().await;
+    match super::connect::accept(connect, &mut io, peer, tls.as_ref(), &mqtt).await {
+        Some(conn) => Some(Opened { io, conn, shutdown }),
+        None => {
+            io.close().await;
+            None
+        }
     }
-    conn
 }
 
 /// Reads until the first packet; it must be CONNECT [MQTT-3.1.0-1].
@@ -247,10 +282,21 @@ impl Conn {
                 // Packets already read wait behind the publish that blocked: decode them first.
                 continue;
             }
+            // Shutdown arrives as a kick (`Mqtt::kick_on_shutdown`) rather than through a
+            // `shutdown.changed()` branch, whose future would be 120 bytes of every idle
+            // connection. The flag is checked here too: a connection that attached its
+            // session after the kicks went out was not kicked.
+            if *shutdown.borrow() {
+                return Exit::Shutdown;
+            }
             let held = gate.holds();
             tokio::select! {
-                _ = shutdown.changed() => return Exit::Shutdown,
-                _ = kick.notified() => return Box::pin(self.last_packets(io)).await,
+                _ = kick.notified() => {
+                    if *shutdown.borrow() {
+                        return Exit::Shutdown;
+                    }
+                    return Box::pin(self.last_packets(io)).await;
+                }
                 // Keep alive restarts: a held client's PINGREQs were not read.
                 _ = gate.changed() => deadline = keep_alive.map(|k| Instant::now() + k),
                 r = io.read_more(), if !held => match r {

@@ -292,7 +292,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         acks: Default::default(),
         sends: Default::default(),
         access,
-        _user_slot: user_slot,
+        _user_slot: user_slot.map(Box::new),
     };
     if session_present {
         super::deliver::resend_inflight(&mut conn, &mut io.wbuf);

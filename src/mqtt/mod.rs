@@ -146,6 +146,38 @@ impl Mqtt {
         )
     }
 
+    /// Kicks every connected client's connection once `shutdown` fires; a kicked connection
+    /// that sees the shutdown flag ends with `Exit::Shutdown` (v5: DISCONNECT 0x8B, no will).
+    /// Saves each idle connection a shutdown future of its own (README, Benchmarks).
+    pub async fn kick_on_shutdown(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // A dropped sender also means the broker is going away.
+        while !*shutdown.borrow_and_update() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        self.kick_all();
+    }
+
+    fn kick_all(&self) {
+        // Collected first: a session's lock is never taken while holding a registry shard.
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .iter()
+            .map(|e| Arc::clone(e.value()))
+            .collect();
+        for session in sessions {
+            let kick = session.lock().kick.clone();
+            if let Some(kick) = kick {
+                kick.notify_one();
+            }
+        }
+        let vhosts: Vec<Arc<Mqtt>> = self.vhosts.iter().map(|e| Arc::clone(e.value())).collect();
+        for mqtt in vhosts {
+            mqtt.kick_all();
+        }
+    }
+
     /// `publish`, then waits for any full inbox (for publishers without a socket: wills, $SYS).
     pub async fn publish_and_wait(&self, message: Arc<Message>) {
         let mut pending = Vec::new();
