@@ -13,5 +13,7 @@ mod durable_03_segments;
 mod durable_04_mqtt;
 #[path = "durable/durable_05_mqtt_session.rs"]
 mod durable_05_mqtt_session;
+#[path = "durable/durable_06_confirm_reads.rs"]
+mod durable_06_confirm_reads;
 #[path = "durable/support.rs"]
 mod support;
