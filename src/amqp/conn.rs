@@ -236,7 +236,7 @@ impl Connection {
         // A publish method decoded while the alarm holds this connection: handled once it
         // clears, so no publish starts while held (and none is left half-read).
         let mut parked: Option<Frame> = None;
-        // While a confirmed publish waits for its fsync, reads wait for it too (`coalesce`).
+        // While many confirmed publishes wait for their fsync, reads wait too (`coalesce`).
         let mut coalesce = Coalesce::new(fd);
         let mut just_read = false;
         loop {
@@ -295,8 +295,8 @@ impl Connection {
                 // Frames already read wait behind the publish that blocked: decode them first.
                 continue;
             }
-            if std::mem::take(&mut just_read) && self.awaits_store() {
-                coalesce.start();
+            if std::mem::take(&mut just_read) {
+                coalesce.after_read(self.undecided());
             }
             tokio::select! {
                 _ = shutdown.changed() => {
@@ -321,11 +321,13 @@ impl Connection {
                     coalesce.stop();
                 }
                 Some(d) = decided.recv() => {
-                    coalesce.stop();
                     self.on_decided(d);
+                    let mut answered = 1;
                     while let Ok(d) = decided.try_recv() {
                         self.on_decided(d);
+                        answered += 1;
                     }
+                    coalesce.answered(answered + self.undecided());
                 }
                 Some(out) = deliveries.recv() => {
                     self.on_outbound(out, &mut io.wbuf)?;
@@ -351,11 +353,13 @@ impl Connection {
         }
     }
 
-    /// True while a confirmed publish on some channel waits for its queues' answer.
-    fn awaits_store(&self) -> bool {
+    /// Confirmed publishes waiting for their queues' answer, over all channels.
+    fn undecided(&self) -> usize {
         self.channels
             .values()
-            .any(|c| c.confirms.as_ref().is_some_and(|c| !c.undecided.is_empty()))
+            .filter_map(|c| c.confirms.as_ref())
+            .map(|c| c.undecided.len())
+            .sum()
     }
 
     /// A queue answered a confirmed publish: it is no longer undecided, and a refusal makes
