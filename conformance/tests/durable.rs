@@ -19,5 +19,7 @@ mod durable_06_mqtt_qos2_out;
 mod durable_07_vhosts;
 #[path = "durable/durable_09_mqtt_expiry.rs"]
 mod durable_09_mqtt_expiry;
+#[path = "durable/durable_10_confirm_reads.rs"]
+mod durable_10_confirm_reads;
 #[path = "durable/support.rs"]
 mod support;

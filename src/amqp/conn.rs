@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 
 use super::ack_timeout;
 use super::channel::Channel;
+use super::coalesce::Coalesce;
 use super::consumer::{Delivery, Outbound, BACKLOG_LOW};
 use super::handshake::{self, Negotiated};
 use super::reply_code::AmqpError;
@@ -98,9 +100,10 @@ pub async fn run<S>(
     mut shutdown: watch::Receiver<bool>,
     over_limit: Option<u32>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
 {
     let core = Arc::clone(&adapter.core);
+    let fd = stream.as_raw_fd();
     let mut io = Framed::new(stream);
     let timeout = Duration::from_secs(core.config.amqp.handshake_timeout_secs);
     let tuned = tokio::select! {
@@ -153,7 +156,13 @@ pub async fn run<S>(
         grant: Default::default(),
     };
     let result = conn
-        .serve(&mut io, &mut deliveries, &mut decided, &mut shutdown)
+        .serve(
+            &mut io,
+            Some(fd),
+            &mut deliveries,
+            &mut decided,
+            &mut shutdown,
+        )
         .await;
     conn.cleanup().await;
     match result {
@@ -207,6 +216,7 @@ impl Connection {
     async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut Framed<S>,
+        fd: Option<RawFd>,
         deliveries: &mut mpsc::UnboundedReceiver<Outbound>,
         decided: &mut mpsc::UnboundedReceiver<Decided>,
         shutdown: &mut watch::Receiver<bool>,
@@ -227,6 +237,9 @@ impl Connection {
         // A publish method decoded while the alarm holds this connection: handled once it
         // clears, so no publish starts while held (and none is left half-read).
         let mut parked: Option<Frame> = None;
+        // While many confirmed publishes wait for their fsync, reads wait too (`coalesce`).
+        let mut coalesce = Coalesce::new(fd);
+        let mut just_read = false;
         loop {
             // Stop decoding at the first full destination, so later publishes cannot overtake
             // the one waiting for room.
@@ -283,6 +296,9 @@ impl Connection {
                 // Frames already read wait behind the publish that blocked: decode them first.
                 continue;
             }
+            if std::mem::take(&mut just_read) {
+                coalesce.after_read(self.undecided());
+            }
             tokio::select! {
                 _ = shutdown.changed() => {
                     return Err(AmqpError::connection(
@@ -295,17 +311,24 @@ impl Connection {
                     // Heartbeats are not read while held (RabbitMQ suspends the check too).
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
                 }
-                r = io.read_more(), if !held => {
+                r = io.read_more(), if !held && coalesce.until().is_none() => {
                     if r? == 0 {
                         return Err(AmqpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
                     }
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
+                    just_read = true;
+                }
+                _ = sleep_until(coalesce.until()), if coalesce.until().is_some() => {
+                    coalesce.stop();
                 }
                 Some(d) = decided.recv() => {
                     self.on_decided(d);
+                    let mut answered = 1;
                     while let Ok(d) = decided.try_recv() {
                         self.on_decided(d);
+                        answered += 1;
                     }
+                    coalesce.answered(answered + self.undecided());
                 }
                 Some(out) = deliveries.recv() => {
                     self.on_outbound(out, &mut io.wbuf)?;
@@ -329,6 +352,15 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Confirmed publishes waiting for their queues' answer, over all channels.
+    fn undecided(&self) -> usize {
+        self.channels
+            .values()
+            .filter_map(|c| c.confirms.as_ref())
+            .map(|c| c.undecided.len())
+            .sum()
     }
 
     /// A queue answered a confirmed publish: it is no longer undecided, and a refusal makes

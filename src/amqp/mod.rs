@@ -10,6 +10,7 @@ mod ack_timeout;
 mod basic;
 mod blocked;
 mod channel;
+mod coalesce;
 mod conn;
 mod consumer;
 mod content;
@@ -62,7 +63,7 @@ pub async fn serve<S>(
     shutdown: watch::Receiver<bool>,
     over_limit: Option<u32>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + std::os::fd::AsRawFd + Unpin + Send + 'static,
 {
     let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
     conn::run(stream, peer, tls, amqp, id, shutdown, over_limit).await

@@ -13,12 +13,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::codec::Reader;
+use super::inbox::Inbox;
 use super::index::Index;
 use super::ledger::Ledger;
 use super::persister::{kind, Op, Persister};
@@ -74,7 +75,7 @@ impl RecoveredMessage {
 
 /// The segment-log message store.
 pub struct SegmentStore {
-    tx: SyncSender<Op>,
+    inbox: Arc<Inbox>,
     next_id: AtomicU64,
     dir: PathBuf,
     /// Unsettled messages found at open, by queue, until the queues take them.
@@ -140,7 +141,7 @@ impl SegmentStore {
             queues = recovered.len(),
             "store: recovered message log"
         );
-        let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
+        let inbox = Arc::new(Inbox::new(config.queue_capacity));
         let fsyncs = Arc::new(AtomicU64::new(0));
         let persister = Persister::new(
             dir.to_path_buf(),
@@ -151,12 +152,13 @@ impl SegmentStore {
             Arc::clone(&fsyncs),
             Arc::clone(&index),
         );
+        let taken = Arc::clone(&inbox);
         std::thread::Builder::new()
             .name("ferromq-persister".into())
-            .spawn(move || persister.run(rx))
+            .spawn(move || persister.run(taken))
             .map_err(io(dir))?;
         Ok(Arc::new(SegmentStore {
-            tx,
+            inbox,
             next_id: AtomicU64::new(max_id + 1),
             dir: dir.to_path_buf(),
             recovered: Mutex::new(recovered),
@@ -177,7 +179,7 @@ impl SegmentStore {
                 "store: dropping recovered messages of a queue that no longer exists"
             );
             for m in messages {
-                self.send(Op::Settle(m.id.0));
+                self.send(Op::Settle(m.id.0), false);
             }
         }
     }
@@ -192,9 +194,10 @@ impl SegmentStore {
         &self.dir
     }
 
-    fn send(&self, op: Op) {
-        // Blocks while the channel is full: see `persister` for why that is the policy.
-        if let Err(mpsc::SendError(op)) = self.tx.send(op) {
+    /// Hands `op` to the persister, waking it if `urgent` (see `inbox`).
+    fn send(&self, op: Op, urgent: bool) {
+        // Blocks while the inbox is full: see `persister` for why that is the policy.
+        if let Err(op) = self.inbox.send(op, urgent) {
             tracing::error!("store: the persister thread is gone; a record was not written");
             if let Op::Enqueue { done: Some(d), .. } = op {
                 d(false);
@@ -203,24 +206,34 @@ impl SegmentStore {
     }
 }
 
+impl Drop for SegmentStore {
+    /// The persister writes what is left and stops.
+    fn drop(&mut self) {
+        self.inbox.close();
+    }
+}
+
 impl MessageStore for SegmentStore {
     fn enqueue(&self, queue: &str, message: &Arc<Message>, done: Option<Durable>) -> StoreId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.send(Op::Enqueue {
-            id,
-            queue: queue.into(),
-            message: Arc::clone(message),
-            done,
-        });
+        self.send(
+            Op::Enqueue {
+                id,
+                queue: queue.into(),
+                message: Arc::clone(message),
+                done,
+            },
+            true,
+        );
         StoreId(id)
     }
 
     fn delivered(&self, id: StoreId) {
-        self.send(Op::Delivered(id.0));
+        self.send(Op::Delivered(id.0), false);
     }
 
     fn settle(&self, _queue: &str, id: StoreId) {
-        self.send(Op::Settle(id.0));
+        self.send(Op::Settle(id.0), false);
     }
 
     fn is_durable(&self) -> bool {
@@ -254,7 +267,7 @@ impl MessageStore for SegmentStore {
     /// Waits until everything sent so far is durable and reclamation ran.
     fn flush(&self) {
         let (tx, rx) = mpsc::channel();
-        self.send(Op::Barrier(tx));
+        self.send(Op::Barrier(tx), true);
         let _ = rx.recv();
     }
 

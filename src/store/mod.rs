@@ -9,7 +9,8 @@
 //!
 //! Layout: `record` (the framing: length, CRC32, kind), `codec` (core `Message` <-> bytes),
 //! `segment` (segment files: naming, scanning, torn-tail truncation), `ledger` (which segments
-//! may be deleted), `persister` (the thread:
+//! may be deleted), `inbox` (the bounded FIFO to the persister; acks do not wake it),
+//! `persister` (the thread:
 //! batching, fsync, segment rollover and reclamation), `log` (`SegmentStore`, the handle queues
 //! hold, and recovery at open), `definitions` (durable exchanges, queues, bindings and MQTT
 //! sessions of every vhost in their own small log, fsynced as a group after the declaring vhost
@@ -27,6 +28,7 @@
 
 mod codec;
 pub mod definitions;
+mod inbox;
 mod index;
 mod ledger;
 mod log;

@@ -1,14 +1,15 @@
 //! The persister thread: the only writer of the segment log. It takes what queues sent, in
-//! order, as one batch (whatever is waiting, up to a bound), appends the records with one
+//! order, as one batch (everything waiting in its `inbox`), appends the records with one
 //! `write`, makes them durable with one fsync (group commit: every queue and publisher waiting
 //! at that moment shares it), and only then calls the completions that release publisher
 //! confirms. After each batch it deletes the segments the ledger says are no longer needed.
+//! Settle and delivered records do not wake it (see `inbox`): they go out with the next batch
+//! that holds an enqueue, so acks cost no fsync of their own.
 //!
-//! The channel to it is bounded (`[store] queue_capacity` records). Overflow policy: the
-//! sender waits for room — backpressure at disk speed. The sender is a queue actor; while it
-//! waits it takes no publishes, so publishers wait on its inbox in turn and stop reading their
-//! sockets. The thread never waits on anything but the channel and the disk, so it always makes
-//! room again.
+//! The inbox is bounded (`[store] queue_capacity` records). Overflow policy: the sender waits
+//! for room — backpressure at disk speed. The sender is a queue actor; while it waits it takes
+//! no publishes, so publishers wait on its inbox in turn and stop reading their sockets. The
+//! thread never waits on anything but the inbox and the disk, so it always makes room again.
 //!
 //! A failed write or fsync is logged, its batch's completions report failure (the publishers
 //! get nacks) and the log moves on to a fresh segment, so the partial write stays a torn tail
@@ -18,10 +19,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use super::codec::Writer;
+use super::inbox::Inbox;
 use super::index::Index;
 use super::ledger::Ledger;
 use super::record;
@@ -39,9 +41,7 @@ pub mod kind {
     pub const DELIVERED: u8 = 3;
 }
 
-/// Records taken into one batch at most, so completions are not held back for long.
-const MAX_BATCH_OPS: usize = 4096;
-/// Bytes encoded into one batch at most.
+/// Bytes encoded into one batch at most, so completions are not held back for long.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// What queues send to the persister.
@@ -118,21 +118,30 @@ impl Persister {
         p
     }
 
-    /// Serves the channel until every sender is gone.
-    pub fn run(mut self, rx: Receiver<Op>) {
-        while let Ok(first) = rx.recv() {
-            self.take(first);
-            let mut taken = 1;
-            while taken < MAX_BATCH_OPS && self.buf.len() < MAX_BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(op) => self.take(op),
-                    Err(_) => break,
+    /// Serves the inbox until the store closes it; then tells senders it is gone.
+    pub fn run(mut self, inbox: Arc<Inbox>) {
+        /// Marks the inbox when this thread ends, even by a panic, so no sender waits forever.
+        struct Gone(Arc<Inbox>);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                self.0.persister_gone();
+            }
+        }
+        let gone = Gone(inbox);
+        let mut ops = Vec::new();
+        loop {
+            let open = gone.0.take(&mut ops);
+            for op in ops.drain(..) {
+                self.take(op);
+                if self.buf.len() >= MAX_BATCH_BYTES {
+                    self.commit();
                 }
-                taken += 1;
             }
             self.commit();
+            if !open {
+                return;
+            }
         }
-        self.commit();
     }
 
     fn take(&mut self, op: Op) {

@@ -1,0 +1,79 @@
+//! Reads put off while a confirm waits for the disk (`src/amqp/coalesce.rs`): once a
+//! connection's persistent publish waits for its fsync, the broker reads that socket again
+//! only when the fsync ends (or shortly after), with the socket's receive low-water mark
+//! raised so that small frames do not wake it meanwhile. Whatever the client sent in between
+//! must still be read, in order, and answered, and the connection must close normally.
+
+use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::FieldTable;
+
+use conformance::process::BrokerProcess;
+
+use super::support::{channel, persistent, stop, STEP};
+
+const QUEUE: &str = "coalesce";
+const ROUNDS: u32 = 20;
+/// Publishes in flight per round: enough for the broker to count the publisher as busy
+/// (`COALESCE_FROM`), so it puts reads off.
+const BURST: u32 = 40;
+
+#[tokio::test]
+async fn a_method_sent_while_confirms_wait_for_the_disk_is_answered_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = BrokerProcess::start(&dir.path().join("data"), "");
+    let (conn, ch) = channel(&b).await;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare(QUEUE, durable, FieldTable::default())
+        .await
+        .expect("durable queue");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    for round in 1..=ROUNDS {
+        let mut confirms = Vec::new();
+        for i in 0..BURST {
+            confirms.push(
+                ch.basic_publish(
+                    "",
+                    QUEUE,
+                    Default::default(),
+                    format!("r{round}-{i}").as_bytes(),
+                    persistent(),
+                )
+                .await
+                .expect("publish"),
+            );
+        }
+        // Sent right behind the publishes, while their fsync runs: a frame far smaller than
+        // the raised low-water mark, and the client sends nothing after it until answered.
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..durable
+        };
+        let declared = tokio::time::timeout(
+            STEP,
+            ch.queue_declare(QUEUE, passive, FieldTable::default()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: queue.declare-ok never came\n{}", b.log()))
+        .expect("queue.declare-ok");
+        // Handled after the publishes before it: the queue counts them all.
+        assert_eq!(declared.message_count(), round * BURST, "round {round}");
+        for c in confirms {
+            let confirmed = tokio::time::timeout(STEP, c)
+                .await
+                .expect("confirm in time")
+                .expect("confirm");
+            assert_eq!(confirmed, Confirmation::Ack(None), "round {round}");
+        }
+    }
+    tokio::time::timeout(STEP, conn.close(200, "bye"))
+        .await
+        .expect("connection.close-ok in time")
+        .expect("closed");
+    stop(b);
+}
