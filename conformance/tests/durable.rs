@@ -15,5 +15,7 @@ mod durable_04_mqtt;
 mod durable_05_mqtt_session;
 #[path = "durable/durable_07_vhosts.rs"]
 mod durable_07_vhosts;
+#[path = "durable/durable_08_mqtt_shared.rs"]
+mod durable_08_mqtt_shared;
 #[path = "durable/support.rs"]
 mod support;
