@@ -3,7 +3,7 @@
 //! persistent sessions survives SIGKILLs: after the restart the members reconnect and together
 //! receive every acknowledged message. A group whose members were all clean sessions is gone
 //! after a restart (its queue too), in `/` and in another vhost, while a group with a persistent
-//! member keeps its queue and messages.
+//! member keeps its queue and messages, also when a clean session started the group.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -157,6 +157,45 @@ async fn a_group_of_clean_sessions_is_gone_after_a_restart() {
             }
         }
     }
+    stop(b);
+}
+
+/// A group started by a clean session writes nothing, until a persistent session joins: from
+/// then on what it acknowledges survives a crash, also once the clean member left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_writes_once_a_persistent_member_joined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let b = BrokerProcess::start(&data, "");
+    let mut clean = member(b.mqtt_port, "mixed-clean", "", Session::Clean, true).await;
+    subscribe(&mut clean, "$share/m/mixed").await;
+    let mut kept = member(b.mqtt_port, "mixed-kept", "", Session::Persistent, true).await;
+    subscribe(&mut kept, "$share/m/mixed").await;
+    kept.client.disconnect().await.expect("disconnect");
+    // The clean member's session ends with its connection: it leaves the group.
+    clean.client.disconnect().await.expect("disconnect");
+    drop(clean);
+    let mut publ = member(b.mqtt_port, "mixed-pub", "", Session::Clean, true).await;
+    let bodies: HashSet<String> = (0..50).map(|n| format!("mixed-{n}")).collect();
+    for body in &bodies {
+        publ.client
+            .publish("mixed", QoS::AtLeastOnce, false, body.clone().into_bytes())
+            .await
+            .expect("publish");
+    }
+    for _ in 0..bodies.len() {
+        publ.next("PUBACK", |p| matches!(p, Packet::PubAck(_)).then_some(()))
+            .await;
+    }
+    sigkill(b.pid());
+    b.kill();
+    drop(publ);
+
+    let b = BrokerProcess::start(&data, "");
+    let kept = member(b.mqtt_port, "mixed-kept", "", Session::Persistent, false).await;
+    assert!(kept.connack.session_present, "{}", b.log());
+    let seen = receive_until(&mut [kept], &bodies, &bodies).await;
+    assert_none_lost(&bodies, &seen, "group joined by a persistent member", &b);
     stop(b);
 }
 
