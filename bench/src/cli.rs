@@ -77,6 +77,11 @@ pub struct MqttArgs {
     /// QoS 1 publishes a publisher may have unacknowledged.
     #[arg(long, default_value_t = 256)]
     pub inflight: u64,
+    /// Subscribe as shared-subscription group GROUP (`$share/GROUP/topic`), to measure what
+    /// the group's queue costs; needs `--subs 1`, since the window counts every message at
+    /// every subscriber.
+    #[arg(long, value_name = "GROUP")]
+    pub share: Option<String>,
 }
 
 /// `mqtt-idle` options.

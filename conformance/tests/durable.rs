@@ -17,6 +17,8 @@ mod durable_05_mqtt_session;
 mod durable_06_mqtt_qos2_out;
 #[path = "durable/durable_07_vhosts.rs"]
 mod durable_07_vhosts;
+#[path = "durable/durable_08_mqtt_shared.rs"]
+mod durable_08_mqtt_shared;
 #[path = "durable/durable_09_mqtt_expiry.rs"]
 mod durable_09_mqtt_expiry;
 #[path = "durable/durable_10_confirm_reads.rs"]

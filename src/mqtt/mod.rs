@@ -78,6 +78,10 @@ impl Mqtt {
                 durable::restore(&mqtt.in_vhost(host));
             }
         }
+        // Then the groups no persistent session rejoined go, in every vhost.
+        for host in core.open_vhosts() {
+            shared::drop_orphaned(&mqtt.in_vhost(host));
+        }
         mqtt
     }
 

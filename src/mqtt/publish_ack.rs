@@ -1,8 +1,9 @@
 //! PUBACK and PUBREC that wait for the message to be stored. A QoS 1/2 message routed to a
-//! durable queue (a persistent session's queue, an AMQP durable queue) is acknowledged only once
-//! that queue has it on disk, so an acknowledged message survives a crash; the connection keeps
-//! reading meanwhile. Acknowledgements leave in the order the PUBLISH packets came
-//! [MQTT-4.6.0-2], [MQTT-4.6.0-3], so one waiting for the disk holds back those behind it.
+//! durable queue (a persistent session's queue, a shared group's queue, an AMQP durable queue)
+//! is acknowledged only once that queue has it on disk, so an acknowledged message survives a
+//! crash; the connection keeps reading meanwhile. Acknowledgements leave in the order the
+//! PUBLISH packets came [MQTT-4.6.0-2], [MQTT-4.6.0-3], so one waiting for the disk holds back
+//! those behind it.
 
 use std::collections::VecDeque;
 

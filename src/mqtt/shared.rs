@@ -5,6 +5,19 @@
 //! message to one member round-robin, and gets back (requeued) what a member had queued but
 //! not sent when it goes offline, so another member receives it. The queue goes when the last
 //! MQTT member leaves.
+//!
+//! Durability: with a durable store the group's queue is durable, and while the group has a
+//! persistent member (session expiry above 0, clean session 0) a QoS 1/2 message waiting in it
+//! (all members offline, or not yet taken by one) is on disk before PUBACK / PUBREC, like one
+//! waiting in a persistent session's queue, and survives a crash. QoS 0 messages are never
+//! written. Members are not recorded with the group: persistent sessions record their
+//! `$share/...` subscriptions (`durable.rs`) and rejoin at start; a group no restored session
+//! rejoined had only clean-session members, which a restart ends, so it is deleted then with
+//! what it held (`drop_orphaned`). Such a group therefore writes nothing while it has only
+//! clean-session members (`QueueHandle::set_persisting`), keeping the in-memory cost; a
+//! message that arrived before the first persistent member joined stays in memory only. Its queue carries
+//! the argument `x-mqtt-shared-group`, so that clean-up never touches an AMQP client's queue
+//! that merely has a similar name.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +38,10 @@ use crate::broker::vhost::{QueueSettings, VhostError};
 /// gives new ones to other members; bounds what a slow member keeps from the rest.
 const MEMBER_PREFETCH: u32 = 64;
 
+/// The declaration argument that marks a queue as a shared group's (its value: the share
+/// name). Not one the queue interprets: AMQP redeclarations need not repeat it.
+pub const GROUP_ARGUMENT: &str = "x-mqtt-shared-group";
+
 /// One shared-subscription group for one filter.
 pub struct SharedGroup {
     /// The share name.
@@ -33,13 +50,22 @@ pub struct SharedGroup {
     pub filter: String,
     /// The group's queue.
     pub queue: QueueHandle,
-    members: Mutex<HashMap<Arc<str>, BindingOptions>>,
+    members: Mutex<HashMap<Arc<str>, Member>>,
+}
+
+/// What the group knows of one member session.
+#[derive(Clone, Copy)]
+struct Member {
+    options: BindingOptions,
+    /// The session outlives its connection (session expiry above 0, clean session 0).
+    persistent: bool,
 }
 
 impl SharedGroup {
     /// Declares the group's queue (at most `max_queued_messages` ready messages, oldest
-    /// dropped) and binds it to the MQTT exchange with `filter`. Fails only when an AMQP client
-    /// declared a queue of that name with other arguments, or exclusively.
+    /// dropped; durable when the store is) and binds it to the MQTT exchange with `filter`.
+    /// Takes over the queue recovered at start. Fails only when an AMQP client declared a
+    /// queue of that name otherwise (transient, with other arguments, or exclusively).
     pub fn new(mqtt: &Mqtt, group: &str, filter: &str) -> Result<Arc<SharedGroup>, VhostError> {
         let vhost = &mqtt.vhost;
         let max = mqtt.core.config.mqtt.max_queued_messages;
@@ -48,7 +74,9 @@ impl SharedGroup {
             "x-max-length",
             HeaderValue::I64(i64::try_from(max).unwrap_or(i64::MAX)),
         );
+        arguments.push(GROUP_ARGUMENT, HeaderValue::string(group));
         let settings = QueueSettings {
+            durable: vhost.store().is_durable(),
             arguments,
             ..QueueSettings::default()
         };
@@ -79,10 +107,16 @@ impl SharedGroup {
 
     /// Adds a member or updates its options; an online member starts consuming at once.
     pub fn join(&self, session: &Arc<Session>, options: BindingOptions) {
-        let previous = self
-            .members
-            .lock()
-            .insert(Arc::clone(&session.client_id), options);
+        let member = Member {
+            options,
+            persistent: session.lock().expiry_secs > 0,
+        };
+        let previous = {
+            let mut members = self.members.lock();
+            let previous = members.insert(Arc::clone(&session.client_id), member);
+            self.persist_if_needed(&members);
+            previous
+        };
         if previous.is_some() {
             self.queue.cancel_nowait(tag(session), false);
         }
@@ -94,7 +128,17 @@ impl SharedGroup {
     /// The member's connection is up: it consumes again (replacing the consumer of a
     /// connection it took over, so the queue never sees two consumers with one tag).
     pub fn attach(&self, session: &Arc<Session>) {
-        let options = self.members.lock().get(&session.client_id).copied();
+        // The connection may have changed the session's expiry (and so whether it persists).
+        let persistent = session.lock().expiry_secs > 0;
+        let options = {
+            let mut members = self.members.lock();
+            let member = members.get_mut(&session.client_id).map(|m| {
+                m.persistent = persistent;
+                m.options
+            });
+            self.persist_if_needed(&members);
+            member
+        };
         if let Some(options) = options {
             self.queue.cancel_nowait(tag(session), false);
             self.consume(session, options);
@@ -113,12 +157,44 @@ impl SharedGroup {
         if members.remove(&session.client_id).is_some() {
             self.queue.cancel_nowait(tag(session), true);
         }
+        self.persist_if_needed(&members);
         members.len()
+    }
+
+    /// The queue writes persistent messages only while a member session is persistent: a
+    /// group of clean sessions only is deleted at start anyway (`drop_orphaned`), so it keeps
+    /// the in-memory path's cost (no fsync before PUBACK).
+    fn persist_if_needed(&self, members: &HashMap<Arc<str>, Member>) {
+        self.queue
+            .set_persisting(members.values().any(|m| m.persistent));
     }
 
     fn consume(&self, session: &Arc<Session>, options: BindingOptions) {
         let send_as = SendAs::Subscription(options);
         SessionSink::consume(session, &self.queue, send_as, MEMBER_PREFETCH);
+    }
+}
+
+/// Deletes the group queues of `mqtt`'s vhost that no session joined: at start, after the
+/// persistent sessions rejoined theirs, these are the groups of clean-session members only
+/// (recovered because the store keeps every durable queue). Their messages go with them, as
+/// they would have with the members' sessions.
+pub fn drop_orphaned(mqtt: &Mqtt) {
+    let vhost = &mqtt.vhost;
+    for name in vhost.queue_names() {
+        if !name.starts_with("mqtt-shared-") || mqtt.shared.iter().any(|g| g.queue.name() == &name)
+        {
+            continue;
+        }
+        let ours = vhost
+            .queue_settings(&name)
+            .is_some_and(|s| s.arguments.get(GROUP_ARGUMENT).is_some());
+        if let Some(handle) = vhost.queue_handle(&name).filter(|_| ours) {
+            if vhost.delete_queue_now(&handle) {
+                tracing::info!(vhost = %vhost.name, queue = %name,
+                    "shared subscription group with no persistent member deleted at start");
+            }
+        }
     }
 }
 

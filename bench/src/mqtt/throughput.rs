@@ -1,6 +1,6 @@
 //! MQTT pub/sub scenario: `--pubs` publishers send to one topic that `--subs` subscribers all
-//! subscribe to (1->1, fan-out 1->N, fan-in N->1), at QoS 0 or 1, flat out under a window or at a
-//! fixed `--rate`. Measures deliveries per second, end-to-end latency from the timestamp in each
+//! subscribe to (1->1, fan-out 1->N, fan-in N->1; with `--share`, one member of a shared
+//! group), at QoS 0 or 1, flat out under a window or at a fixed `--rate`. Measures deliveries per second, end-to-end latency from the timestamp in each
 //! payload, and the broker's CPU time over exactly the publishing-plus-drain window.
 
 use std::sync::atomic::Ordering;
@@ -32,6 +32,9 @@ pub async fn run(args: &MqttArgs, addr: &str, pid: Option<u32>) -> Result<Report
     if args.pubs == 0 || args.subs == 0 {
         bail!("--pubs and --subs must be at least 1");
     }
+    if args.share.is_some() && args.subs != 1 {
+        bail!("--share needs --subs 1 (a group hands each message to one member)");
+    }
     let addr = super::resolve(addr).await?;
     let run_id = format!("{}-{}", std::process::id(), stats::now_ns());
     let topic = format!("fmqbench/{run_id}");
@@ -41,7 +44,11 @@ pub async fn run(args: &MqttArgs, addr: &str, pid: Option<u32>) -> Result<Report
     let mut subs = Vec::new();
     for i in 0..args.subs {
         let mut conn = super::open(addr, None, &format!("fmqb-s{i}-{run_id}"), 60).await?;
-        conn.subscribe(&topic, args.qos).await?;
+        let filter = match &args.share {
+            Some(group) => format!("$share/{group}/{topic}"),
+            None => topic.clone(),
+        };
+        conn.subscribe(&filter, args.qos).await?;
         let (rd, wr) = conn.stream.into_split();
         let flow = flow.clone();
         let stop = stop_rx.clone();

@@ -17,7 +17,9 @@ const SUBSCRIBER: &str = "crash-session";
 async fn a_persistent_session_and_its_acknowledged_messages_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let config = "[store]\nsegment_bytes = 65536\n";
+    // Room for everything a fast run acknowledges: beyond `max_queued_messages` (10 000 by
+    // default) the session's queue refuses newer messages, acknowledged all the same.
+    let config = "[store]\nsegment_bytes = 65536\n[mqtt]\nmax_queued_messages = 1000000\n";
     let b = BrokerProcess::start(&data, config);
     let (sub, mut sub_events) = client(b.mqtt_port, SUBSCRIBER, false);
     wait_connack(&mut sub_events, false).await;

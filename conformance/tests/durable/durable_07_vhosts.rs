@@ -122,7 +122,7 @@ async fn connack(events: &mut EventLoop) -> bool {
 /// leaves an offline persistent MQTT session `prod-sub` (subscribed to `t/#`) with two
 /// acknowledged messages waiting.
 async fn fill(b: &BrokerProcess, bodies: &[Vec<u8>]) {
-    let (conn, ch) = channel_in(b, "prod").await;
+    let (_conn, ch) = channel_in(b, "prod").await;
     ch.exchange_declare(
         "px",
         ExchangeKind::Topic,

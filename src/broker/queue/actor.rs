@@ -27,7 +27,7 @@
 //! to remove it. Queue deletion and expiry drop messages without dead-lettering them.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -62,6 +62,8 @@ pub(super) struct Actor {
     name: Arc<str>,
     limits: QueueLimits,
     store: Arc<dyn MessageStore>,
+    /// Whether new persistent messages are written (`QueueHandle::set_persisting`).
+    persisting: Arc<AtomicBool>,
     host: Arc<dyn QueueHost>,
     stats: Arc<QueueStats>,
     ready: Ready,
@@ -81,7 +83,7 @@ impl Actor {
     pub fn new(
         name: Arc<str>,
         limits: QueueLimits,
-        store: Arc<dyn MessageStore>,
+        (store, persisting): (Arc<dyn MessageStore>, Arc<AtomicBool>),
         host: Arc<dyn QueueHost>,
         stats: Arc<QueueStats>,
         recovered: Vec<RecoveredMessage>,
@@ -100,6 +102,7 @@ impl Actor {
             unused_deadline: limits.expires.map(|e| now + e),
             limits,
             store,
+            persisting,
             host,
             stats,
             unacked: HashMap::default(),
@@ -354,7 +357,7 @@ impl Actor {
         mut verdict: Option<oneshot::Sender<Admission>>,
     ) -> (Entry, Option<oneshot::Sender<Admission>>) {
         let mut entry = self.new_entry(message, now);
-        if entry.message.qos > 0 {
+        if entry.message.qos > 0 && self.persisting.load(Ordering::Relaxed) {
             let done = verdict.take().map(|tx| -> Durable {
                 Box::new(move |ok| {
                     // A record that could not be written is a refusal: the confirm is a nack.

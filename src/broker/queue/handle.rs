@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -85,6 +86,9 @@ pub struct QueueHandle {
     refuses: bool,
     /// The queue writes persistent messages to a durable store: a confirm waits for the fsync.
     durable: bool,
+    /// Shared with the actor: while false, a durable queue keeps new persistent messages in
+    /// memory only (`set_persisting`).
+    persisting: Arc<AtomicBool>,
 }
 
 /// A published message, with where to answer if the publisher needs the outcome.
@@ -159,10 +163,11 @@ pub fn spawn_recovered(
     let name: Arc<str> = name.into();
     let refuses = limits.overflow.refuses();
     let durable = store.is_durable();
+    let persisting = Arc::new(AtomicBool::new(true));
     let actor = Actor::new(
         Arc::clone(&name),
         limits,
-        store,
+        (store, Arc::clone(&persisting)),
         host,
         Arc::clone(&stats),
         recovered,
@@ -175,6 +180,7 @@ pub fn spawn_recovered(
         stats,
         refuses,
         durable,
+        persisting,
     }
 }
 
@@ -201,9 +207,19 @@ impl QueueHandle {
         self.refuses || self.durable
     }
 
-    /// True if the queue writes persistent messages to a durable store.
+    /// True if the queue writes persistent messages to a durable store (now).
     pub fn is_durable(&self) -> bool {
-        self.durable
+        self.durable && self.persisting.load(Ordering::Relaxed)
+    }
+
+    /// Whether a durable queue writes the persistent messages that arrive from now on (the
+    /// default) or keeps them in memory only, as a transient queue would; what it stored stays
+    /// stored. For queues whose contents matter across a restart only at times (an MQTT shared
+    /// group with no persistent member is deleted at start anyway). A message racing the
+    /// switch is handled by the actor either way: its verdict is answered at once when it is
+    /// not written.
+    pub fn set_persisting(&self, on: bool) {
+        self.persisting.store(on, Ordering::Relaxed);
     }
 
     /// Enqueues a message; `Some(pending)` if the inbox is full and the caller must await it.
@@ -234,7 +250,7 @@ impl QueueHandle {
     /// publish order. Verdicts only wait for the answer, so a publisher may read on while
     /// they are outstanding (a confirm waiting for an fsync does not stall the connection).
     pub fn publish_with_outcome(&self, message: Arc<Message>) -> Outcome {
-        if !(self.refuses || self.durable && message.qos > 0) {
+        if !(self.refuses || self.is_durable() && message.qos > 0) {
             return Outcome::Queued(self.publish(message));
         }
         let (tx, rx) = oneshot::channel();

@@ -254,6 +254,30 @@ async fn persistent_messages_are_stored_until_settled() {
 }
 
 #[tokio::test]
+async fn a_queue_not_persisting_keeps_new_messages_in_memory_only() {
+    let store = Arc::new(RecordingStore::default());
+    let q = spawn("q", QueueLimits::default(), store.clone());
+    let mut rx = consumer(&q, "c", 2, false);
+    q.set_persisting(false);
+    q.publish(message("memory"));
+    // The actor reads the switch when the message arrives: wait for it before switching back.
+    let first = next(&mut rx).await;
+    q.set_persisting(true);
+    q.publish(message("stored"));
+    let second = next(&mut rx).await;
+    assert_eq!(
+        (body(&first), body(&second)),
+        (&b"memory"[..], &b"stored"[..])
+    );
+    assert_eq!(store.live.lock().len(), 1, "only the second was written");
+    // Acking settles the stored one only (the store asserts nothing is settled unstored).
+    q.ack(first.id);
+    q.ack(second.id);
+    q.cancel(ConsumerTag("c".into()), true).await;
+    assert!(store.live.lock().is_empty());
+}
+
+#[tokio::test]
 async fn get_takes_one_message_with_the_remaining_count() {
     let q = spawn("q", QueueLimits::default(), memory());
     assert!(q.get(ConsumerTag("g".into()), false).await.is_none());

@@ -189,6 +189,12 @@ impl Vhost {
         self.queue_entry(name).map(|q| q.handle.clone())
     }
 
+    /// The settings queue `name` was declared (or recovered) with, if there is one, for the
+    /// broker's own use (no access check).
+    pub fn queue_settings(&self, name: &str) -> Option<QueueSettings> {
+        self.queue_entry(name).map(|q| q.settings.clone())
+    }
+
     /// Deletes the queue behind `handle` at once, without `queue.delete`'s preconditions, if
     /// it is still the one registered under its name (one declared anew meanwhile stays). For
     /// the queues the MQTT adapter manages (sessions, shared-subscription groups): when this
