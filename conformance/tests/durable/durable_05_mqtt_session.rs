@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use conformance::process::{BrokerProcess, Rng};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, EventLoop, MqttOptions, Packet, QoS};
 
-use super::support::{mqtt_publish_until_dead, sigkill, stop};
+use super::support::{mqtt_publish_until_dead, sigkill, stop, wait_for};
 
 const SUBSCRIBER: &str = "crash-session";
 
@@ -103,26 +103,6 @@ async fn wait_connack(events: &mut EventLoop, session_present: bool) {
     })
     .await;
     assert_eq!(ack.session_present, session_present, "session present");
-}
-
-async fn wait_for<T>(
-    events: &mut EventLoop,
-    what: &str,
-    mut pick: impl FnMut(Packet) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, events.poll()).await {
-            Ok(Ok(Event::Incoming(p))) => {
-                if let Some(v) = pick(p) {
-                    return v;
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("connection failed waiting for {what}: {e}"),
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    }
 }
 
 /// QoS 2 exactly-once across a crash: a PUBLISH acknowledged with PUBREC but not yet released

@@ -14,9 +14,9 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, EventLoop, MqttOptions, Packet, QoS};
 
-use super::support::{channel, drain, publish_confirmed, stop, STEP};
+use super::support::{channel, drain, publish_confirmed, stop, wait_for, STEP};
 
 /// Runs `ferromq <args> --data-dir <data>` and checks it succeeded.
 fn cli(data: &Path, args: &[&str]) {
@@ -85,26 +85,6 @@ fn mqtt_client(port: u16, id: &str, clean: bool) -> (AsyncClient, EventLoop) {
     // RabbitMQ's convention: `vhost:user` selects the vhost.
     options.set_credentials("prod:guest", "guest");
     AsyncClient::new(options, 64)
-}
-
-async fn wait_for<T>(
-    events: &mut EventLoop,
-    what: &str,
-    mut pick: impl FnMut(Packet) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        match tokio::time::timeout_at(deadline, events.poll()).await {
-            Ok(Ok(Event::Incoming(p))) => {
-                if let Some(v) = pick(p) {
-                    return v;
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("connection failed waiting for {what}: {e}"),
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    }
 }
 
 async fn connack(events: &mut EventLoop) -> bool {

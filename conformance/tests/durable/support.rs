@@ -9,7 +9,7 @@ use conformance::process::BrokerProcess;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 
 /// How long one step may take.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -167,4 +167,26 @@ pub async fn mqtt_publish_until_dead(
     }
     publisher.abort();
     (sent, acked)
+}
+
+/// Polls `events` until `pick` takes an incoming packet, for at most `STEP`; panics naming
+/// `what` if the connection fails or time runs out.
+pub async fn wait_for<T>(
+    events: &mut EventLoop,
+    what: &str,
+    mut pick: impl FnMut(Packet) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        match tokio::time::timeout_at(deadline, events.poll()).await {
+            Ok(Ok(Event::Incoming(p))) => {
+                if let Some(v) = pick(p) {
+                    return v;
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("connection failed waiting for {what}: {e}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
 }
