@@ -121,14 +121,14 @@ def test_sys_clients_connected_counts_clients(sys_broker, clients):
     for w in watchers:
         w.connect()
     watchers[0].subscribe("$SYS/broker/clients/connected", 0)
-    # Wait for an update published after all three connected (the first may be the retained
-    # one from before).
+    # Wait for an update that counts all three (the first may be the retained one from
+    # before, or one the $SYS task counted just before they connected); none within the
+    # deadline fails the test.
     deadline = time.monotonic() + 5
     while True:
         m = watchers[0].get(max(0.01, deadline - time.monotonic()))
-        if not m.retain:
+        if not m.retain and int(m.payload) >= 3:
             break
-    assert int(m.payload) >= 3
 
 
 def test_sys_messages_received_grows(sys_broker, clients):

@@ -207,6 +207,7 @@ impl Actor {
     fn on_control(&mut self, c: Control, now: Instant) -> Flow {
         match c {
             Control::Consume { consumer, reply } => {
+                self.stats.consumes_pending.fetch_sub(1, Ordering::AcqRel);
                 if let Some(reply) = reply {
                     let admitted = self.consumers.admit(consumer.exclusive);
                     // A caller that stopped waiting would never cancel it: do not register.
@@ -306,7 +307,11 @@ impl Actor {
     /// `maybe_deliver_or_enqueue` and `maybe_drop_head`).
     fn enqueue(&mut self, inbound: Inbound, now: Instant) {
         let Inbound { message, verdict } = inbound;
-        if self.limits.drop_qos0_without_consumer && message.qos == 0 && self.consumers.is_empty() {
+        if self.limits.drop_qos0_without_consumer
+            && message.qos == 0
+            && self.consumers.is_empty()
+            && self.stats.consumes_pending.load(Ordering::Acquire) == 0
+        {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             answer(verdict, Admission::Accepted);
             return;

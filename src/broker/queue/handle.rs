@@ -289,6 +289,7 @@ impl QueueHandle {
             ..ConsumeOptions::default()
         };
         let consumer = consumer(tag, sink, options);
+        self.stats.consumes_pending.fetch_add(1, Ordering::AcqRel);
         let _ = self.control.send(Control::Consume {
             consumer,
             reply: None,
@@ -325,6 +326,7 @@ impl QueueHandle {
     ) -> impl Future<Output = Result<(), ConsumeError>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
         let consumer = consumer(tag, sink, options);
+        self.stats.consumes_pending.fetch_add(1, Ordering::AcqRel);
         let sent = self.control.send(Control::Consume {
             consumer,
             reply: Some(reply),

@@ -128,6 +128,11 @@ pub struct QueueStats {
     unacked: AtomicU64,
     consumers: AtomicU64,
     dropped: AtomicU64,
+    /// Consume requests sent and not yet taken in by the actor. A queue that drops QoS 0
+    /// messages without a consumer keeps them while one is on its way: the actor takes in the
+    /// publishes already in its inbox before a control request, and a publish that followed
+    /// the SUBACK must not be dropped for a consumer registered a moment later.
+    consumes_pending: AtomicU64,
 }
 
 impl QueueStats {

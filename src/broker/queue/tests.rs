@@ -199,6 +199,30 @@ async fn max_length_drops_head_or_rejects() {
 }
 
 #[tokio::test]
+async fn qos0_without_consumer_is_dropped_but_not_while_a_consumer_is_on_its_way() {
+    let limits = QueueLimits {
+        drop_qos0_without_consumer: true,
+        ..QueueLimits::default()
+    };
+    let qos0 = |b: &str| {
+        let mut m = Message::clone(&message(b));
+        m.qos = 0;
+        Arc::new(m)
+    };
+    let q = spawn("mqtt-session", limits, memory());
+    q.publish(qos0("nobody"));
+    // Let the actor take it in with no consumer: an offline MQTT session drops QoS 0.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The consume request goes out first (the SUBACK follows it); the publish after it is in
+    // the inbox too before the actor runs, and the actor takes publishes in before a request.
+    let mut rx = consumer(&q, "c", 0, true);
+    q.publish(qos0("after the consume"));
+    assert_eq!(body(&next(&mut rx).await), b"after the consume");
+    nothing(&mut rx).await;
+    assert_eq!(q.stats().dropped(), 1);
+}
+
+#[tokio::test]
 async fn purge_and_stats() {
     let q = spawn("q", QueueLimits::default(), memory());
     for b in ["1", "2"] {
