@@ -148,7 +148,7 @@ pub struct SessionState {
     /// it); its expiry counts from here, across restarts too.
     pub offline_since: Option<u64>,
     /// The owning connection's takeover signal.
-    pub kick: Option<Arc<Notify>>,
+    pub kick: Option<Arc<super::kick::Kick>>,
     /// Set once the session is discarded: deliveries are ignored from then on.
     pub ended: bool,
     /// Between `detach` and the end of `connect::release_session`: the session is offline but
@@ -227,9 +227,9 @@ impl Session {
     pub fn attach(
         &self,
         generation: u64,
-        kick: Arc<Notify>,
+        kick: Arc<super::kick::Kick>,
         expiry_secs: u32,
-    ) -> Option<Arc<Notify>> {
+    ) -> Option<Arc<super::kick::Kick>> {
         let mut s = self.state.lock();
         s.owner = generation;
         s.releasing = false;
