@@ -143,6 +143,10 @@ impl RunningBroker {
             }
         }
         tasks.spawn(Arc::clone(&mqtt).kick_on_shutdown(shutdown_rx.clone()));
+        tasks.spawn(crate::mqtt::sweep_keep_alive(
+            Arc::clone(&mqtt),
+            shutdown_rx.clone(),
+        ));
         tasks.spawn(crate::mqtt::sys::run(mqtt, shutdown_rx.clone()));
         // The first check runs before any client can publish.
         core.limits.alarms.check();

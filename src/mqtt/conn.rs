@@ -10,8 +10,7 @@ use ferromq_mqtt::{
     decode, encode, encoded_len, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{watch, Notify};
-use tokio::time::Instant;
+use tokio::sync::watch;
 
 use super::alias;
 use super::reason::MqttError;
@@ -48,8 +47,8 @@ pub struct Conn {
     pub aliases_in: alias::Inbound,
     /// Server-to-client topic aliases.
     pub aliases_out: alias::Outbound,
-    /// Signalled when another connection takes the session over.
-    pub kick: Arc<Notify>,
+    /// Wakes the idle connection: takeover, shutdown, keep alive, alarm change (`kick.rs`).
+    pub kick: Arc<super::kick::Kick>,
     /// Reused buffer of deliveries pulled from the session.
     pub ready: Vec<Ready>,
     /// Deliveries waiting for room in full queue inboxes; awaited before reading on.
@@ -242,14 +241,22 @@ impl Conn {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Exit {
         let max_packet = self.mqtt.core.config.mqtt.max_packet_size;
+        // The client may be silent for 1.5 times its keep alive [MQTT-3.1.2-24]; the broker's
+        // sweeper (`kick.rs`) wakes this connection once that deadline passed.
         let keep_alive =
             (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
-        let mut deadline = keep_alive.map(|k| Instant::now() + k);
         let kick = Arc::clone(&self.kick);
+        let arm = |kick: &super::kick::Kick| match keep_alive {
+            Some(k) => kick.arm(k),
+            None => kick.disarm(),
+        };
+        arm(&kick);
         let session = Arc::clone(&self.session);
         // Resource alarms: a publishing client is not read while one is on (TCP backpressure,
-        // as RabbitMQ's MQTT plugin); subscribers keep receiving so queues can drain.
+        // as RabbitMQ's MQTT plugin); subscribers keep receiving so queues can drain. Alarm
+        // changes arrive as kicks, and the gate is read again on every turn.
         let mut gate = crate::limits::PublishGate::new(&self.mqtt.core.limits.alarms);
+        let mut was_held = false;
         loop {
             // Decode everything complete, then answer it and send deliveries in one write.
             // Stop at the first full destination, so later publishes cannot overtake the one
@@ -290,18 +297,37 @@ impl Conn {
                 return Exit::Shutdown;
             }
             let held = gate.holds();
+            if held != was_held {
+                // A held client's PINGREQs are not read: no deadline while held, and a fresh
+                // one once reading resumes.
+                if held {
+                    kick.disarm();
+                } else {
+                    arm(&kick);
+                }
+                was_held = held;
+            }
             tokio::select! {
                 _ = kick.notified() => {
-                    if *shutdown.borrow() {
+                    let reasons = kick.take_reasons();
+                    if *shutdown.borrow() || reasons & super::kick::SHUTDOWN != 0 {
                         return Exit::Shutdown;
                     }
-                    return Box::pin(self.last_packets(io)).await;
+                    if reasons & super::kick::TAKEN_OVER != 0 {
+                        return Box::pin(self.last_packets(io)).await;
+                    }
+                    // Checked again here: a read may have moved the deadline after the
+                    // sweeper looked.
+                    if reasons & super::kick::KEEP_ALIVE != 0 && kick.expired() {
+                        return Exit::WithWill(MqttError::KeepAliveTimeout);
+                    }
+                    // ALARM: the gate is read again at the top of the loop.
                 }
-                // Keep alive restarts: a held client's PINGREQs were not read.
-                _ = gate.changed() => deadline = keep_alive.map(|k| Instant::now() + k),
                 r = io.read_more(), if !held => match r {
                     Ok(0) => return Exit::WithWill(MqttError::Eof),
-                    Ok(_) => deadline = keep_alive.map(|k| Instant::now() + k),
+                    Ok(_) => if keep_alive.is_some() {
+                        arm(&kick);
+                    },
                     Err(e) => return Exit::WithWill(e.into()),
                 },
                 _ = session.wake.notified() => {}
@@ -313,7 +339,6 @@ impl Conn {
                     }
                 }
                 _ = self.sends.front_ready() => super::deliver::write_ready(self, &mut io.wbuf),
-                _ = sleep_until(deadline), if !held => return Exit::WithWill(MqttError::KeepAliveTimeout),
             }
         }
     }
@@ -465,10 +490,3 @@ impl Conn {
 
 /// How long a connection being taken over waits for what its client sent last.
 const TAKEOVER_GRACE: Duration = Duration::from_millis(50);
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ferromq_mqtt::{ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
 
 use super::access::ClientAccess;
 use super::conn::Conn;
@@ -219,14 +218,14 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         u32::MAX
     };
     let generation = mqtt.next_generation();
-    let kick = Arc::new(Notify::new());
+    let kick = Arc::new(super::kick::Kick::new());
     if !connect.clean_start {
         // Whether a session is present depends on how its current connection ends.
         wait_for_previous_owner(mqtt, &client_id).await;
     }
     let (session, session_present) = take_session(mqtt, &client_id, connect.clean_start);
     if let Some(previous) = session.attach(generation, Arc::clone(&kick), session_expiry) {
-        previous.notify_one();
+        previous.wake(super::kick::TAKEN_OVER);
     }
     if session_expiry > 0 {
         // A session that outlives its connection keeps its messages in a queue, whatever the
@@ -326,7 +325,7 @@ async fn wait_for_previous_owner(mqtt: &Arc<Mqtt>, client_id: &Arc<str>) {
     };
     // No kick: the owner is already releasing it; only wait.
     if let Some(kick) = kick {
-        kick.notify_one();
+        kick.wake(super::kick::TAKEN_OVER);
     }
     if tokio::time::timeout(TAKEOVER_WAIT, released).await.is_err() {
         tracing::debug!(%client_id, "previous connection did not release the session in time; taking it over");
@@ -354,7 +353,7 @@ fn take_session(mqtt: &Arc<Mqtt>, client_id: &Arc<str>, clean_start: bool) -> (A
     match previous {
         Some(old) => {
             if let Some(kick) = old.lock().kick.take() {
-                kick.notify_one();
+                kick.wake(super::kick::TAKEN_OVER);
             }
             end_session(mqtt, &old);
         }

@@ -13,7 +13,9 @@ mod deliver;
 mod durable;
 pub use durable::qos2_store_name;
 mod durable_out;
+mod kick;
 pub use durable_out::{recover as recover_qos2_out, RecoveredOut};
+pub use kick::sweep as sweep_keep_alive;
 mod publish;
 mod publish_ack;
 mod queue_sink;
@@ -164,22 +166,22 @@ impl Mqtt {
     }
 
     fn kick_all(&self) {
-        // Collected first: a session's lock is never taken while holding a registry shard.
-        let sessions: Vec<Arc<Session>> = self
-            .sessions
+        kick::each_kick(self, &|k| k.wake(kick::SHUTDOWN));
+    }
+
+    /// The sessions a connection owns now. Collected first: a session's lock is never taken
+    /// while holding a registry shard.
+    fn online_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions
             .iter()
+            .filter(|e| e.value().is_online())
             .map(|e| Arc::clone(e.value()))
-            .collect();
-        for session in sessions {
-            let kick = session.lock().kick.clone();
-            if let Some(kick) = kick {
-                kick.notify_one();
-            }
-        }
-        let vhosts: Vec<Arc<Mqtt>> = self.vhosts.iter().map(|e| Arc::clone(e.value())).collect();
-        for mqtt in vhosts {
-            mqtt.kick_all();
-        }
+            .collect()
+    }
+
+    /// The adapter states of the other vhosts (empty but for the default vhost's).
+    fn other_vhosts(&self) -> Vec<Arc<Mqtt>> {
+        self.vhosts.iter().map(|e| Arc::clone(e.value())).collect()
     }
 
     /// `publish`, then waits for any full inbox (for publishers without a socket: wills, $SYS).

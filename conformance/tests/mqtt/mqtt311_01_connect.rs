@@ -104,6 +104,26 @@ async fn keepalive_timeout_closes_connection() {
         waited >= std::time::Duration::from_millis(1400),
         "closed after {waited:?}"
     );
+    // The broker checks deadlines on a 250 ms sweep: late by at most that (plus scheduling).
+    assert!(
+        waited <= std::time::Duration::from_millis(2500),
+        "closed only after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn pings_within_keep_alive_keep_the_connection_open() {
+    let b = broker().await;
+    let mut raw = RawClient::connect(&b).await;
+    raw.send(&conformance::raw_connect_v311("ka-ping", 1)).await;
+    assert_eq!(raw.read_packet().await, Some((0x20, vec![0x00, 0x00])));
+    // Three times the 1.5 s allowance, pinging every 500 ms: every PINGREQ moves the
+    // deadline, so the keep-alive sweep never closes this connection.
+    for _ in 0..9 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        raw.send(&[0xc0, 0x00]).await;
+        assert_eq!(raw.read_packet().await, Some((0xd0, vec![])));
+    }
 }
 
 #[tokio::test]
