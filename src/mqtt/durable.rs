@@ -267,9 +267,11 @@ pub fn remember_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<V
 pub fn release_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) {
     let id = session.lock().qos2_markers.remove(&packet_id);
     if let Some(id) = id {
+        // Written at once (not with a later batch): a restart that still found it would take
+        // the client's next PUBLISH under this packet id for a duplicate.
         mqtt.vhost
             .store()
-            .settle(&qos2_store_name(&session.client_id), id);
+            .settle_now(&qos2_store_name(&session.client_id), id, None);
     }
 }
 

@@ -199,8 +199,9 @@ impl SegmentStore {
         // Blocks while the inbox is full: see `persister` for why that is the policy.
         if let Err(op) = self.inbox.send(op, urgent) {
             tracing::error!("store: the persister thread is gone; a record was not written");
-            if let Op::Enqueue { done: Some(d), .. } = op {
-                d(false);
+            match op {
+                Op::Enqueue { done: Some(d), .. } | Op::SettleNow(_, Some(d)) => d(false),
+                _ => {}
             }
         }
     }
@@ -234,6 +235,10 @@ impl MessageStore for SegmentStore {
 
     fn settle(&self, _queue: &str, id: StoreId) {
         self.send(Op::Settle(id.0), false);
+    }
+
+    fn settle_now(&self, _queue: &str, id: StoreId, done: Option<Durable>) {
+        self.send(Op::SettleNow(id.0, done), true);
     }
 
     fn is_durable(&self) -> bool {

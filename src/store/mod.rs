@@ -71,8 +71,18 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Not fsynced before the delivery: after a crash the store flags every recovered message
     /// instead (`shutdown`).
     fn delivered(&self, _id: StoreId) {}
-    /// The message was acknowledged (or dropped) and may be forgotten.
+    /// The message was acknowledged (or dropped) and may be forgotten. The record may wait
+    /// for the next batch (an acknowledged message coming back once after a crash is allowed).
     fn settle(&self, queue: &str, id: StoreId);
+    /// `settle` for a record whose removal the client is told about (a retained message
+    /// cleared, a QoS 2 packet id released): written at once, and `done`, if given, is
+    /// called once it is durable, like an enqueue's.
+    fn settle_now(&self, queue: &str, id: StoreId, done: Option<Durable>) {
+        self.settle(queue, id);
+        if let Some(done) = done {
+            done(true);
+        }
+    }
     /// True if what is enqueued here survives a restart: publishers wait for `done` before
     /// confirming.
     fn is_durable(&self) -> bool {

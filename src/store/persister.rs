@@ -57,6 +57,9 @@ pub enum Op {
     Delivered(u64),
     /// The message is settled.
     Settle(u64),
+    /// The message is settled, and the sender waits (`done`, released with the batch's
+    /// enqueue completions once durable) or at least wants it written now.
+    SettleNow(u64, Option<Durable>),
     /// Answered once everything sent before it is durable and reclamation ran (tests, flush
     /// at shutdown).
     Barrier(Sender<()>),
@@ -172,6 +175,10 @@ impl Persister {
                 }
             }
             Op::Settle(id) => self.reference(kind::SETTLE, id),
+            Op::SettleNow(id, done) => {
+                self.reference(kind::SETTLE, id);
+                self.done.extend(done);
+            }
             Op::Delivered(id) => self.reference(kind::DELIVERED, id),
             Op::Barrier(tx) => self.barriers.push(tx),
         }

@@ -67,6 +67,10 @@ impl MessageStore for VhostStore {
         self.inner.settle(&self.key(queue), id);
     }
 
+    fn settle_now(&self, queue: &str, id: StoreId, done: Option<Durable>) {
+        self.inner.settle_now(&self.key(queue), id, done);
+    }
+
     fn is_durable(&self) -> bool {
         self.inner.is_durable()
     }

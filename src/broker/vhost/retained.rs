@@ -19,8 +19,8 @@ impl Vhost {
     /// Keeps or clears the retained message of a message's topic when it carries the retain
     /// flag; an empty body deletes [MQTT-3.3.1-6]. Used by MQTT publishes and by AMQP publishes
     /// to the MQTT exchange with `x-mqtt-retain: true`. With a durable store, the returned
-    /// verdict resolves once the new retained message is on disk (a publisher's
-    /// acknowledgement waits for it); a deletion is written without waiting.
+    /// verdict resolves once the new retained message, or the clearing of the old one, is on
+    /// disk (a publisher's acknowledgement waits for it).
     pub fn update_retained(&self, message: &Arc<Message>) -> Option<Verdict> {
         if !message.retain {
             return None;
@@ -33,25 +33,30 @@ impl Vhost {
         // One lock over the memory and disk updates, so they happen in the same order.
         let mut ids = self.retained_ids.lock();
         self.retained.set(&message.topic, keep.clone());
-        if let Some(old) = ids.remove(&message.topic) {
-            self.store.settle(RETAINED, old);
-        }
-        let message = keep?;
+        let old = ids.remove(&message.topic);
         let (tx, rx) = oneshot::channel();
-        let id = self.store.enqueue(
-            RETAINED,
-            &message,
-            Some(Box::new(move |written| {
-                let _ = tx.send(written);
-            })),
-        );
-        ids.insert(message.topic.clone(), id);
-        Some(Box::pin(async move {
+        let done: crate::store::Durable = Box::new(move |written| {
+            let _ = tx.send(written);
+        });
+        let verdict: Verdict = Box::pin(async move {
             match rx.await {
                 Ok(true) => Admission::Accepted,
                 _ => Admission::Refused,
             }
-        }))
+        });
+        let Some(message) = keep else {
+            // Cleared: the settle of the old copy is what must be durable (acknowledgements
+            // of settles otherwise ride on a later batch).
+            self.store.settle_now(RETAINED, old?, Some(done));
+            return Some(verdict);
+        };
+        if let Some(old) = old {
+            // Written before the new copy, so durable once the new copy is.
+            self.store.settle(RETAINED, old);
+        }
+        let id = self.store.enqueue(RETAINED, &message, Some(done));
+        ids.insert(message.topic.clone(), id);
+        Some(verdict)
     }
 
     /// Takes back the retained messages the store recovered (at start, before
