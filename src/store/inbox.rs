@@ -176,6 +176,7 @@ mod tests {
                 Op::Delivered(_) => "delivered",
                 Op::Barrier(_) => "barrier",
                 Op::Enqueue { .. } => "enqueue",
+                Op::SettleNow(..) => "settle now",
             })
             .collect();
         assert_eq!(kinds, ["settle", "delivered", "barrier"]);

@@ -61,6 +61,31 @@ fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
+fn a_settle_now_is_committed_without_a_later_enqueue_and_answers_its_waiter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SegmentStore::open(dir.path(), &config(1 << 20)).expect("open");
+        let a = store.enqueue("q", &message("a"), None);
+        store.enqueue("q", &message("b"), None);
+        store.flush();
+        let (tx, rx) = mpsc::channel();
+        store.settle_now(
+            "q",
+            a,
+            Some(Box::new(move |written| {
+                let _ = tx.send(written);
+            })),
+        );
+        // A plain settle would wait for the lazy delay or a later enqueue; this one is
+        // committed on its own, and its waiter hears of it.
+        let written = rx.recv_timeout(Duration::from_secs(5)).expect("answered");
+        assert!(written);
+    }
+    let store = SegmentStore::open(dir.path(), &config(1 << 20)).expect("reopen");
+    assert_eq!(bodies(&store, "q"), vec!["b"]);
+}
+
+#[test]
 fn unsettled_messages_come_back_in_order_with_their_redelivered_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
