@@ -110,9 +110,7 @@ async fn wait_connack(events: &mut EventLoop, session_present: bool) {
 /// (same packet id, DUP), so it is routed once in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_qos2_packet_id_received_before_a_crash_is_not_routed_twice() {
-    use super::support::{channel, drain};
-    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
+    use super::support::{channel, drain, durable_queue_on_topic};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
@@ -150,25 +148,7 @@ async fn a_qos2_packet_id_received_before_a_crash_is_not_routed_twice() {
     let data = dir.path().join("data");
     let b = BrokerProcess::start(&data, "");
     let (_conn, ch) = channel(&b).await;
-    ch.queue_declare(
-        "q2",
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue");
-    ch.queue_bind(
-        "q2",
-        "amq.topic",
-        "q2.#",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
+    durable_queue_on_topic(&ch, "q2", "q2.#").await;
     let (mut s, present) = connect(b.mqtt_port).await;
     assert_eq!(present, 0);
     s.write_all(&publish(false)).await.expect("PUBLISH");
@@ -194,9 +174,7 @@ async fn a_qos2_packet_id_received_before_a_crash_is_not_routed_twice() {
 /// after the restart (once the delay passed again), and only once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_will_pending_at_a_crash_is_published_after_the_restart() {
-    use super::support::{channel, drain};
-    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
+    use super::support::{channel, drain, durable_queue_on_topic};
     use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill, LastWillProperties};
     use rumqttc::v5::mqttbytes::QoS as Q5;
 
@@ -204,25 +182,7 @@ async fn a_delayed_will_pending_at_a_crash_is_published_after_the_restart() {
     let data = dir.path().join("data");
     let b = BrokerProcess::start(&data, "");
     let (_conn, ch) = channel(&b).await;
-    ch.queue_declare(
-        "wills",
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue");
-    ch.queue_bind(
-        "wills",
-        "amq.topic",
-        "wills.#",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
+    durable_queue_on_topic(&ch, "wills", "wills.#").await;
     let mut options = rumqttc::v5::MqttOptions::new("willer", "127.0.0.1", b.mqtt_port);
     options.set_keep_alive(Duration::from_secs(30));
     options.set_clean_start(false);

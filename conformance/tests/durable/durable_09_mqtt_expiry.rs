@@ -11,7 +11,7 @@ use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill, LastWillProperties
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 
-use super::support::{channel, drain, sigkill, stop};
+use super::support::{channel, drain, durable_queue_on_topic, sigkill, stop};
 
 /// The short expiry; the broker is down for longer than it.
 const SHORT_EXPIRY: u32 = 4;
@@ -95,33 +95,12 @@ async fn session_expiry_counts_from_the_disconnect_across_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_will_due_while_the_broker_was_down_is_published_at_start() {
-    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
-
     const DELAY: u32 = 4;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let b = BrokerProcess::start(&data, "");
     let (_conn, ch) = channel(&b).await;
-    ch.queue_declare(
-        "due-wills",
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue");
-    ch.queue_bind(
-        "due-wills",
-        "amq.topic",
-        "due.#",
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
+    durable_queue_on_topic(&ch, "due-wills", "due.#").await;
     let mut o = options(b.mqtt_port, "due-willer", 3600);
     o.set_last_will(LastWill::new(
         "due/dev",

@@ -190,3 +190,29 @@ pub async fn wait_for<T>(
         }
     }
 }
+
+/// Declares the durable queue `queue` and binds it to `amq.topic` with `key` (AMQP spelling),
+/// so MQTT publishes to the matching topics are kept in it.
+pub async fn durable_queue_on_topic(ch: &Channel, queue: &str, key: &str) {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    ch.queue_declare(
+        queue,
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        queue,
+        "amq.topic",
+        key,
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+}
