@@ -13,17 +13,16 @@
 //! ferromq's codec) so that it behaves exactly as described.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::frame;
 use conformance::process::{BrokerProcess, Rng};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::QoS;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use super::support::{sigkill, stop};
+use super::support::{mqtt_publish_qos_until_dead, sigkill, stop};
 
 const RECEIVER: &str = "qos2-out-rx";
 const ROUNDS: u64 = 4;
@@ -340,58 +339,16 @@ async fn publish_until_dead(
     port: u16,
     round: u64,
 ) -> (HashSet<String>, HashSet<String>, HashSet<String>) {
-    let message = Arc::new(move |n: u64| {
+    let client_id = format!("qos2-out-pub-{round}");
+    let (sent, acked) = mqtt_publish_qos_until_dead(port, &client_id, move |n| {
         let (qos, tag) = if n % 4 == 3 {
             (QoS::AtLeastOnce, "q1")
         } else {
             (QoS::ExactlyOnce, "q2")
         };
         (format!("q2/{}", n % 3), format!("r{round}-m{n}-{tag}"), qos)
-    });
-    let mut options = MqttOptions::new(format!("qos2-out-pub-{round}"), "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(30));
-    options.set_inflight(64);
-    let (client, mut events) = AsyncClient::new(options, 128);
-    let publisher = {
-        let message = Arc::clone(&message);
-        tokio::spawn(async move {
-            for n in 0.. {
-                let (topic, body, qos) = message(n);
-                if client
-                    .publish(topic, qos, false, body.into_bytes())
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        })
-    };
-    let (mut sent, mut q2, mut q1) = (HashSet::new(), HashSet::new(), HashSet::new());
-    let mut next = 0u64;
-    let mut in_flight: HashMap<u16, String> = HashMap::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                let (_, body, _) = message(next);
-                next += 1;
-                sent.insert(body.clone());
-                in_flight.insert(pkid, body);
-            }
-            Ok(Ok(Event::Incoming(Packet::PubRec(ack)))) => {
-                if let Some(body) = in_flight.remove(&ack.pkid) {
-                    q2.insert(body);
-                }
-            }
-            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                if let Some(body) = in_flight.remove(&ack.pkid) {
-                    q1.insert(body);
-                }
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => break,
-        }
-    }
-    publisher.abort();
+    })
+    .await;
+    let (q2, q1) = acked.into_iter().partition(|body| body.ends_with("-q2"));
     (sent, q2, q1)
 }

@@ -9,7 +9,7 @@ use conformance::process::BrokerProcess;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, PubAck, PubRec, QoS};
 
 /// How long one step may take.
 pub const STEP: Duration = Duration::from_secs(10);
@@ -118,12 +118,27 @@ pub fn sigkill(pid: u32) {
 
 /// An MQTT 3.1.1 client (clean session) publishing QoS 1 messages until its connection dies:
 /// message `n` goes to `message(n).0` with body `message(n).1`. Returns the bodies handed to the
-/// socket and those a PUBACK acknowledged. rumqttc sends publishes in the order they were
-/// queued, so the n-th `Outgoing::Publish` is message n, and its packet id maps the PUBACK back.
+/// socket and those a PUBACK acknowledged.
 pub async fn mqtt_publish_until_dead(
     port: u16,
     client_id: &str,
     message: impl Fn(u64) -> (String, String) + Send + Sync + 'static,
+) -> (HashSet<String>, HashSet<String>) {
+    mqtt_publish_qos_until_dead(port, client_id, move |n| {
+        let (topic, body) = message(n);
+        (topic, body, QoS::AtLeastOnce)
+    })
+    .await
+}
+
+/// `mqtt_publish_until_dead` with each message's QoS from `message(n).2`: a QoS 2 message
+/// counts as acknowledged at its PUBREC (where the broker's promise starts). rumqttc sends
+/// publishes in the order they were queued, so the n-th `Outgoing::Publish` is message n, and
+/// its packet id maps the answer back.
+pub async fn mqtt_publish_qos_until_dead(
+    port: u16,
+    client_id: &str,
+    message: impl Fn(u64) -> (String, String, QoS) + Send + Sync + 'static,
 ) -> (HashSet<String>, HashSet<String>) {
     let message = Arc::new(message);
     let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
@@ -134,9 +149,9 @@ pub async fn mqtt_publish_until_dead(
         let message = Arc::clone(&message);
         tokio::spawn(async move {
             for n in 0.. {
-                let (topic, body) = message(n);
+                let (topic, body, qos) = message(n);
                 if client
-                    .publish(topic, QoS::AtLeastOnce, false, body.into_bytes())
+                    .publish(topic, qos, false, body.into_bytes())
                     .await
                     .is_err()
                 {
@@ -151,13 +166,14 @@ pub async fn mqtt_publish_until_dead(
     loop {
         match tokio::time::timeout(STEP, events.poll()).await {
             Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                let (_, body) = message(next);
+                let (_, body, _) = message(next);
                 next += 1;
                 sent.insert(body.clone());
                 in_flight.insert(pkid, body);
             }
-            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                if let Some(body) = in_flight.remove(&ack.pkid) {
+            Ok(Ok(Event::Incoming(Packet::PubAck(PubAck { pkid, .. }))))
+            | Ok(Ok(Event::Incoming(Packet::PubRec(PubRec { pkid, .. })))) => {
+                if let Some(body) = in_flight.remove(&pkid) {
                     acked.insert(body);
                 }
             }
