@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use ferromq_mqtt::{PacketId, ReasonCode};
@@ -301,13 +302,14 @@ impl PendingSends {
         None
     }
 
-    /// Resolves once the oldest may go. Cancel-safe: the verdict stays.
-    pub async fn front_ready(&mut self) {
+    /// Ready once the oldest waiting packet may go; never while none waits (see
+    /// `PendingAcks::poll_front_ready`).
+    pub fn poll_front_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some((_, verdict)) = self.queue.as_mut().and_then(|q| q.front_mut()) else {
-            return std::future::pending().await;
+            return Poll::Pending;
         };
         if let Some(v) = verdict {
-            if v.as_mut().await == Admission::Refused {
+            if ready!(v.as_mut().poll(cx)) == Admission::Refused {
                 tracing::warn!(
                     "outgoing QoS 2 packet identifier could not be stored; sent anyway \
                      (exactly-once across a crash is not kept for this message)"
@@ -315,6 +317,7 @@ impl PendingSends {
             }
             *verdict = None;
         }
+        Poll::Ready(())
     }
 
     /// Takes every packet that may go now, in order.
@@ -435,11 +438,11 @@ mod tests {
         pending.take_ready(&mut out);
         assert!(out.is_empty(), "2 still waits");
         tx2.send(Admission::Accepted).expect("open");
-        pending.front_ready().await;
+        std::future::poll_fn(|cx| pending.poll_front_ready(cx)).await;
         pending.take_ready(&mut out);
         assert_eq!(out.iter().map(id_of).collect::<Vec<_>>(), vec![2, 3]);
         drop(tx4);
-        pending.front_ready().await;
+        std::future::poll_fn(|cx| pending.poll_front_ready(cx)).await;
         pending.take_ready(&mut out);
         assert_eq!(out.iter().map(id_of).collect::<Vec<_>>(), vec![2, 3, 4]);
         assert!(pending.is_empty());

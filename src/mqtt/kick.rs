@@ -1,7 +1,7 @@
-//! Why a connection is woken from its idle wait, and the one broker-wide sweeper that
-//! enforces keep alive. Each connection owns one `Kick` (shared with its session, so takeover
-//! and shutdown can reach it); the reasons accumulate as bits and the connection takes them all
-//! at once. Keep alive and alarm changes ride the same wake-up instead of a `Sleep` and an
+//! Why a connection is woken from its idle wait (takeover, shutdown, keep alive, alarm, or just
+//! something queued), and the one broker-wide sweeper that enforces keep alive. Each connection
+//! owns one `Kick` (shared with its session, so deliveries, takeover and shutdown can reach
+//! it); the reasons accumulate as bits and the connection takes them all at once. Keep alive and alarm changes ride the same wake-up instead of a `Sleep` and an
 //! alarm-watch future per connection: those two were about 270 bytes of every idle
 //! connection's state (README, Benchmarks: idle connections). Owns no connection state; never
 //! touches the socket.
@@ -52,9 +52,16 @@ impl Kick {
         self.notify.notify_one();
     }
 
-    /// Waits for the next wake-up.
-    pub async fn notified(&self) {
-        self.notify.notified().await;
+    /// Wakes the connection with no reason: something was queued for it, which every wake-up
+    /// looks for anyway.
+    pub fn poke(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Waits for the next wake-up. The future itself, not an `async fn` around it, which would
+    /// add 16 bytes to every idle connection's wait.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
     }
 
     /// The reasons gathered since the last call.
