@@ -81,7 +81,11 @@ pub fn record(mqtt: &Mqtt, session: &Session) {
 
 /// The session ended (or no longer outlives its connection): its record goes.
 pub fn forget(mqtt: &Mqtt, session: &Session) {
-    let markers: Vec<u16> = session.lock().qos2_markers.keys().copied().collect();
+    let markers: Vec<u16> = session
+        .lock()
+        .qos2
+        .as_ref()
+        .map_or_else(Vec::new, |q| q.markers.keys().copied().collect());
     for packet_id in markers {
         release_qos2(mqtt, session, packet_id);
     }
@@ -133,8 +137,9 @@ pub fn restore(mqtt: &Arc<Mqtt>) {
                 .remove(&(mqtt.vhost.name.clone(), client_id.clone()))
                 .unwrap_or_default()
             {
-                s.inbound_qos2.insert(packet_id);
-                s.qos2_markers.insert(packet_id, id);
+                let q = s.qos2_mut();
+                q.inbound.insert(packet_id);
+                q.markers.insert(packet_id, id);
             }
         }
         for sub in &def.subscriptions {
@@ -252,7 +257,7 @@ pub fn remember_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<V
             let _ = tx.send(written);
         })),
     );
-    if let Some(old) = session.lock().qos2_markers.insert(packet_id, id) {
+    if let Some(old) = session.lock().qos2_mut().markers.insert(packet_id, id) {
         store.settle(&qos2_store_name(&session.client_id), old);
     }
     Some(Box::pin(async move {
@@ -265,7 +270,11 @@ pub fn remember_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<V
 
 /// PUBREL released `packet_id` (or the session ended): its durable record goes.
 pub fn release_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) {
-    let id = session.lock().qos2_markers.remove(&packet_id);
+    let id = session
+        .lock()
+        .qos2
+        .as_mut()
+        .and_then(|q| q.markers.remove(&packet_id));
     if let Some(id) = id {
         // Written at once (not with a later batch): a restart that still found it would take
         // the client's next PUBLISH under this packet id for a duplicate.

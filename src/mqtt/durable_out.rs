@@ -108,7 +108,7 @@ pub fn assign(
 pub fn release(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<Verdict> {
     let message = {
         let s = session.lock();
-        let marker = s.qos2_out.get(&packet_id)?;
+        let marker = s.qos2.as_ref()?.out.get(&packet_id)?;
         if marker.released {
             return None;
         }
@@ -126,7 +126,7 @@ pub fn release(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<Verdict
 pub fn resend(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<Verdict> {
     let (message, released) = {
         let s = session.lock();
-        let marker = s.qos2_out.get(&packet_id)?;
+        let marker = s.qos2.as_ref()?.out.get(&packet_id)?;
         if marker.durable.load(Ordering::Acquire) {
             return None;
         }
@@ -137,7 +137,11 @@ pub fn resend(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<Verdict>
 
 /// PUBCOMP (or the exchange ended otherwise): the record of `packet_id` goes.
 pub fn complete(mqtt: &Mqtt, session: &Session, packet_id: u16) {
-    let marker = session.lock().qos2_out.remove(&packet_id);
+    let marker = session
+        .lock()
+        .qos2
+        .as_mut()
+        .and_then(|q| q.out.remove(&packet_id));
     if let Some(m) = marker {
         mqtt.vhost
             .store()
@@ -147,7 +151,12 @@ pub fn complete(mqtt: &Mqtt, session: &Session, packet_id: u16) {
 
 /// The session ended: every record goes.
 pub fn forget_all(mqtt: &Mqtt, session: &Session) {
-    let markers = std::mem::take(&mut session.lock().qos2_out);
+    let markers = session
+        .lock()
+        .qos2
+        .as_mut()
+        .map(|q| std::mem::take(&mut q.out))
+        .unwrap_or_default();
     let name = store_name(&session.client_id);
     for m in markers.into_values() {
         mqtt.vhost.store().settle(&name, m.record);
@@ -248,7 +257,7 @@ pub fn restore(mqtt: &Mqtt, session: &Session, queue: &QueueHandle, recovered: V
             None => Inflight::AwaitComp,
         };
         session.restore_inflight(r.packet_id, entry);
-        session.lock().qos2_out.insert(
+        session.lock().qos2_mut().out.insert(
             r.packet_id,
             OutMarker {
                 record: r.record,
@@ -366,7 +375,7 @@ fn write(
             let _ = tx.send(written);
         })),
     );
-    let old = session.lock().qos2_out.insert(
+    let old = session.lock().qos2_mut().out.insert(
         packet_id,
         OutMarker {
             record: id,

@@ -44,9 +44,9 @@ impl Conn {
             (QoS::ExactlyOnce, Some(id)) => {
                 let first_time = {
                     let mut s = self.session.lock();
-                    if !s.inbound_qos2.contains(&id.get())
-                        && s.inbound_qos2.len()
-                            >= usize::from(self.mqtt.core.config.mqtt.receive_maximum)
+                    let inbound = &mut s.qos2_mut().inbound;
+                    if !inbound.contains(&id.get())
+                        && inbound.len() >= usize::from(self.mqtt.core.config.mqtt.receive_maximum)
                     {
                         // [MQTT-3.3.4-7]: more unacknowledged QoS 2 than our Receive Maximum.
                         return Err(MqttError::protocol(
@@ -54,7 +54,7 @@ impl Conn {
                             "more QoS 2 publishes in flight than Receive Maximum",
                         ));
                     }
-                    s.inbound_qos2.insert(id.get())
+                    inbound.insert(id.get())
                 };
                 let (reason, stored) = if first_time {
                     // The id is remembered durably too, so a re-sent PUBLISH is recognised
@@ -86,8 +86,9 @@ impl Conn {
         let known = self
             .session
             .lock()
-            .inbound_qos2
-            .remove(&rel.packet_id.get());
+            .qos2
+            .as_mut()
+            .is_some_and(|q| q.inbound.remove(&rel.packet_id.get()));
         let reason = if known {
             super::durable::release_qos2(&self.mqtt, &self.session, rel.packet_id.get());
             ReasonCode::SUCCESS
@@ -110,7 +111,7 @@ impl Conn {
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 if reason == ReasonCode::SUCCESS {
-                    self.session.lock().inbound_qos2.insert(id.get());
+                    self.session.lock().qos2_mut().inbound.insert(id.get());
                 }
                 self.acknowledge(Packet::PubRec(response(id, reason)), None, wbuf);
             }

@@ -137,15 +137,8 @@ pub struct SessionState {
     pub expiry_secs: u32,
     /// Subscriptions by filter text (including `$share/...`).
     pub subscriptions: HashMap<String, Subscription>,
-    /// Incoming QoS 2 packet identifiers received but not yet released by PUBREL. The QoS 2
-    /// maps are B-trees: empty in most sessions, where a B-tree is 24 bytes and a `HashMap`
-    /// 48 (every idle connection holds its session; README, Benchmarks).
-    pub inbound_qos2: BTreeSet<u16>,
-    /// Store ids of the durable records of `inbound_qos2` (persistent sessions, `durable`).
-    pub qos2_markers: BTreeMap<u16, crate::store::StoreId>,
-    /// Durable records of outgoing QoS 2 packet identifiers (persistent sessions,
-    /// `durable_out`).
-    pub qos2_out: BTreeMap<u16, super::durable_out::OutMarker>,
+    /// QoS 2 packet identifiers, once the session had a QoS 2 exchange (see `qos2_mut`).
+    pub qos2: Option<Box<Qos2Ids>>,
     /// When the session last went offline, as unix seconds (`None` while a connection owns
     /// it); its expiry counts from here, across restarts too.
     pub offline_since: Option<u64>,
@@ -167,6 +160,28 @@ pub struct SessionState {
     outbox: VecDeque<Outgoing>,
     inflight: BTreeMap<u16, Inflight>,
     next_packet_id: u16,
+}
+
+/// The QoS 2 packet identifiers a session keeps track of. Allocated by the session's first
+/// QoS 2 exchange and kept: most sessions never have one, and inline the three maps were 72
+/// bytes of every session, so of every idle connection (README, Benchmarks). B-trees, as an
+/// empty one is 24 bytes and a `HashMap` 48.
+#[derive(Default)]
+pub struct Qos2Ids {
+    /// Incoming QoS 2 packet identifiers received but not yet released by PUBREL.
+    pub inbound: BTreeSet<u16>,
+    /// Store ids of the durable records of `inbound` (persistent sessions, `durable`).
+    pub markers: BTreeMap<u16, StoreId>,
+    /// Durable records of outgoing QoS 2 packet identifiers (persistent sessions,
+    /// `durable_out`).
+    pub out: BTreeMap<u16, super::durable_out::OutMarker>,
+}
+
+impl SessionState {
+    /// The QoS 2 identifiers, allocated on first use.
+    pub fn qos2_mut(&mut self) -> &mut Qos2Ids {
+        self.qos2.get_or_insert_with(Box::default)
+    }
 }
 
 /// A session, shared by the registry, the topic index bindings and its connection.
@@ -191,9 +206,7 @@ impl Session {
                 epoch: 0,
                 expiry_secs: 0,
                 subscriptions: HashMap::new(),
-                inbound_qos2: BTreeSet::new(),
-                qos2_markers: BTreeMap::new(),
-                qos2_out: BTreeMap::new(),
+                qos2: None,
                 offline_since: None,
                 kick: None,
                 ended: false,
