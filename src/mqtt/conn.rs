@@ -307,7 +307,7 @@ impl Conn {
                 was_held = held;
             }
             tokio::select! {
-                _ = kick.notified() => {
+                _ = std::future::poll_fn(|cx| kick.poll_woken(cx)) => {
                     let reasons = kick.take_reasons();
                     if *shutdown.borrow() || reasons & super::kick::SHUTDOWN != 0 {
                         return Exit::Shutdown;

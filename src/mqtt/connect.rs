@@ -227,6 +227,8 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(previous) = session.attach(generation, Arc::clone(&kick), session_expiry) {
         previous.wake(super::kick::TAKEN_OVER);
     }
+    // Someone else waiting to take the session over now waits for this owner instead.
+    mqtt.released.notify_waiters();
     if session_expiry > 0 {
         // A session that outlives its connection keeps its messages in a queue, whatever the
         // QoS of its subscriptions, as RabbitMQ's MQTT plugin does.
@@ -312,23 +314,33 @@ async fn wait_for_previous_owner(mqtt: &Arc<Mqtt>, client_id: &Arc<str>) {
     let Some(existing) = mqtt.sessions.get(client_id).map(|e| Arc::clone(e.value())) else {
         return;
     };
-    let released = existing.released.notified();
-    tokio::pin!(released);
-    // Registered before the kick, so the release cannot slip between the two.
-    released.as_mut().enable();
-    let kick = {
-        let s = existing.lock();
-        if s.ended || (s.owner == 0 && !s.releasing) {
+    let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+    let mut first_owner = None;
+    loop {
+        // The signal is shared by every session of the vhost, so each wake-up checks this one.
+        let released = mqtt.released.notified();
+        tokio::pin!(released);
+        // Registered before the state is read, so a release cannot slip between the two.
+        released.as_mut().enable();
+        let kick = {
+            let s = existing.lock();
+            // Done once the session was ended, kept offline, or attached by another
+            // connection (which this one then takes it from in turn).
+            let first_look = first_owner.is_none();
+            let owner = *first_owner.get_or_insert(s.owner);
+            if s.ended || (s.owner == 0 && !s.releasing) || (s.owner != 0 && s.owner != owner) {
+                return;
+            }
+            // Kicked on the first look only. No kick: the owner is already releasing it.
+            s.kick.clone().filter(|_| first_look)
+        };
+        if let Some(kick) = kick {
+            kick.wake(super::kick::TAKEN_OVER);
+        }
+        if tokio::time::timeout_at(deadline, released).await.is_err() {
+            tracing::debug!(%client_id, "previous connection did not release the session in time; taking it over");
             return;
         }
-        s.kick.clone()
-    };
-    // No kick: the owner is already releasing it; only wait.
-    if let Some(kick) = kick {
-        kick.wake(super::kick::TAKEN_OVER);
-    }
-    if tokio::time::timeout(TAKEOVER_WAIT, released).await.is_err() {
-        tracing::debug!(%client_id, "previous connection did not release the session in time; taking it over");
     }
 }
 
@@ -410,7 +422,7 @@ pub fn release_session(
         s.expiry_secs = expiry_secs;
     }
     super::durable::record(mqtt, session);
-    session.released.notify_waiters();
+    mqtt.released.notify_waiters();
     if expiry_secs != u32::MAX {
         expire_after(mqtt, session, epoch, expiry_secs);
     }
@@ -461,7 +473,7 @@ fn end_session(mqtt: &Arc<Mqtt>, session: &Arc<Session>) {
     }
     super::durable::forget(mqtt, session);
     // A connection waiting to take the session over finds it gone now.
-    session.released.notify_waiters();
+    mqtt.released.notify_waiters();
 }
 
 fn generate_client_id() -> String {

@@ -8,9 +8,11 @@
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use atomic_waker::AtomicWaker;
+use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Mqtt;
@@ -23,16 +25,21 @@ pub const SHUTDOWN: u8 = 2;
 pub const KEEP_ALIVE: u8 = 4;
 /// A resource alarm went on or off: the connection re-reads its publish gate.
 pub const ALARM: u8 = 8;
+/// Set by every wake-up, reason or not, until the connection sees it (`poll_woken`).
+const WOKEN: u8 = 0x80;
 
 /// How often the sweeper looks at read deadlines. The server may close a silent client once
 /// 1.5 times its keep alive passed [MQTT-3.1.2-24]; a close up to one tick later is within
 /// what clients expect (Mosquitto checks on a similar coarse timer).
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
-/// One connection's wake-up signal and read deadline.
+/// One connection's wake-up signal and read deadline. It has one waiter, its connection, so
+/// an `AtomicWaker` is all it needs: a tokio `Notify` (32 bytes) and its `Notified` future (64
+/// bytes, in every idle connection's wait) serve any number of waiters (README, Benchmarks).
 #[derive(Debug, Default)]
 pub struct Kick {
-    notify: Notify,
+    waker: AtomicWaker,
+    /// The reasons not taken yet, and `WOKEN`.
     reasons: AtomicU8,
     /// When the connection's keep alive runs out, in `now_ms` units; 0 = no deadline (no keep
     /// alive, or reading is held by an alarm, whose unread PINGREQs must not count).
@@ -46,27 +53,33 @@ impl Kick {
     }
 
     /// Wakes the connection for `reason` (one of the constants above). A wake-up that finds
-    /// the connection busy is kept until it waits again (`Notify` stores one permit).
+    /// the connection busy is kept until it waits again (`WOKEN` stays set).
     pub fn wake(&self, reason: u8) {
-        self.reasons.fetch_or(reason, Ordering::AcqRel);
-        self.notify.notify_one();
+        self.reasons.fetch_or(reason | WOKEN, Ordering::AcqRel);
+        self.waker.wake();
     }
 
     /// Wakes the connection with no reason: something was queued for it, which every wake-up
     /// looks for anyway.
     pub fn poke(&self) {
-        self.notify.notify_one();
+        self.wake(0);
     }
 
-    /// Waits for the next wake-up. The future itself, not an `async fn` around it, which would
-    /// add 16 bytes to every idle connection's wait.
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
+    /// Ready once woken since the last time it was ready. Polled in place by the connection
+    /// (`poll_fn`), so its wait holds no future of its own.
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered before the flag is read: a wake-up in between finds the new waker.
+        self.waker.register(cx.waker());
+        if self.reasons.fetch_and(!WOKEN, Ordering::AcqRel) & WOKEN != 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     /// The reasons gathered since the last call.
     pub fn take_reasons(&self) -> u8 {
-        self.reasons.swap(0, Ordering::AcqRel)
+        self.reasons.fetch_and(WOKEN, Ordering::AcqRel) & !WOKEN
     }
 
     /// Sets the read deadline `after` from now; called after every read.
@@ -153,5 +166,35 @@ mod tests {
         k.wake(TAKEN_OVER);
         assert_eq!(k.take_reasons(), ALARM | TAKEN_OVER);
         assert_eq!(k.take_reasons(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_is_kept_until_seen_once_and_wakes_a_waiting_task() {
+        let k = Arc::new(Kick::new());
+        k.poke();
+        k.wake(ALARM);
+        // Two wake-ups before the wait: one is seen, then the next wait waits.
+        std::future::poll_fn(|cx| k.poll_woken(cx)).await;
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(20),
+            std::future::poll_fn(|cx| k.poll_woken(cx)),
+        );
+        assert!(
+            waiting.await.is_err(),
+            "no wake-up since the last one was seen"
+        );
+        assert_eq!(k.take_reasons(), ALARM, "the reason outlives the wake-up");
+
+        let waiter = tokio::spawn({
+            let k = Arc::clone(&k);
+            async move { std::future::poll_fn(|cx| k.poll_woken(cx)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        k.wake(SHUTDOWN);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiting task is woken")
+            .expect("no panic");
+        assert_eq!(k.take_reasons(), SHUTDOWN);
     }
 }

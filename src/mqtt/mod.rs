@@ -60,6 +60,11 @@ pub struct Mqtt {
     /// Shared-subscription groups by (group, filter).
     pub shared: DashMap<(String, String), Arc<SharedGroup>>,
     next_generation: AtomicU64,
+    /// Wakes connections waiting to take a session over (`connect::wait_for_previous_owner`)
+    /// whenever a session of this vhost is released, ended or attached; each checks its own.
+    /// One signal for all sessions, not one per session: a `Notify` is 32 bytes of every
+    /// session, so of every idle connection (README, Benchmarks), and takeovers are rare.
+    pub released: tokio::sync::Notify,
 }
 
 impl Mqtt {
@@ -95,6 +100,7 @@ impl Mqtt {
             sessions: DashMap::new(),
             shared: DashMap::new(),
             next_generation: AtomicU64::new(1),
+            released: tokio::sync::Notify::new(),
         })
     }
 
