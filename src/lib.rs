@@ -12,6 +12,7 @@
 //! tests run one on `127.0.0.1:0`.
 
 pub mod admin;
+pub mod allocator;
 pub mod amqp;
 pub mod auth;
 pub mod broker;

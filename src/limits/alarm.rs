@@ -175,30 +175,21 @@ impl Alarms {
 const CLOSE_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Hands memory the allocator keeps after frees back to the system, so drained queues
-/// lower RSS and a memory alarm can clear (glibc keeps freed heap pages: after a flood was
+/// lower RSS and a memory alarm can clear (allocators keep freed pages: after a flood was
 /// purged RSS stayed above the watermark and the alarm never cleared). At most once a
-/// second: a trim walks the heap. Returns whether it trimmed.
+/// second: a release walks the allocator's state. Returns whether it released.
 fn release_free_memory() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::sync::Mutex;
-        use std::time::Instant;
-        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
-        let Ok(mut last) = LAST.lock() else {
-            return false;
-        };
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return false;
-        }
-        *last = Some(Instant::now());
-        // SAFETY: malloc_trim only releases free pages of the allocator's own heap.
-        unsafe { libc::malloc_trim(0) };
-        true
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    let Ok(mut last) = LAST.lock() else {
+        return false;
+    };
+    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        return false;
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
+    *last = Some(Instant::now());
+    crate::allocator::release_free_memory()
 }
 
 /// The process's resident set size, from `/proc/self/statm` (Linux); `None` elsewhere.
