@@ -251,6 +251,9 @@ impl Conn {
             None => kick.disarm(),
         };
         arm(&kick);
+        if keep_alive.is_some() {
+            self.mqtt.deadlines.track(&kick);
+        }
         // Resource alarms: a publishing client is not read while one is on (TCP backpressure,
         // as RabbitMQ's MQTT plugin); subscribers keep receiving so queues can drain. Alarm
         // changes arrive as kicks, and the gate is read again on every turn.

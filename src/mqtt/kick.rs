@@ -28,10 +28,8 @@ pub const ALARM: u8 = 8;
 /// Set by every wake-up, reason or not, until the connection sees it (`poll_woken`).
 const WOKEN: u8 = 0x80;
 
-/// How often the sweeper looks at read deadlines. The server may close a silent client once
-/// 1.5 times its keep alive passed [MQTT-3.1.2-24]; a close up to one tick later is within
-/// what clients expect (Mosquitto checks on a similar coarse timer).
-const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// How often the sweeper looks at the read deadlines that came due (`deadlines.rs`).
+const SWEEP_EVERY: Duration = Duration::from_millis(super::deadlines::SLOT_MS);
 
 /// One connection's wake-up signal and read deadline. It has one waiter, its connection, so
 /// an `AtomicWaker` is all it needs: a tokio `Notify` (32 bytes) and its `Notified` future (64
@@ -93,6 +91,11 @@ impl Kick {
         self.deadline.store(0, Ordering::Relaxed);
     }
 
+    /// The read deadline in `now_ms` units; 0 = none.
+    pub fn deadline_ms(&self) -> u64 {
+        self.deadline.load(Ordering::Relaxed)
+    }
+
     /// Whether the read deadline has passed.
     pub fn expired(&self) -> bool {
         let at = self.deadline.load(Ordering::Relaxed);
@@ -100,8 +103,8 @@ impl Kick {
     }
 }
 
-/// Kicks connections whose keep alive ran out, and every connection when an alarm changes,
-/// until `shutdown`. One task per broker, over every vhost's sessions.
+/// Kicks connections whose keep alive ran out (the ones `deadlines` says are due), and every
+/// connection when an alarm changes, until `shutdown`. One task per broker, over every vhost.
 pub async fn sweep(mqtt: Arc<Mqtt>, mut shutdown: watch::Receiver<bool>) {
     let mut alarms = mqtt.core.limits.alarms.subscribe();
     let mut alarms_open = true;
@@ -109,11 +112,7 @@ pub async fn sweep(mqtt: Arc<Mqtt>, mut shutdown: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => each_kick(&mqtt, &|k: &Kick| {
-                if k.expired() {
-                    k.wake(KEEP_ALIVE);
-                }
-            }),
+            _ = tick.tick() => mqtt.deadlines.sweep(),
             r = alarms.changed(), if alarms_open => match r {
                 Ok(()) => each_kick(&mqtt, &|k: &Kick| k.wake(ALARM)),
                 Err(_) => alarms_open = false,
@@ -138,7 +137,7 @@ pub fn each_kick(mqtt: &Mqtt, f: &dyn Fn(&Kick)) {
 }
 
 /// Milliseconds since the first call, never 0 (0 means "no deadline").
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
     duration_ms(Instant::now().saturating_duration_since(epoch)).saturating_add(1)

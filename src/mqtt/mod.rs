@@ -9,6 +9,7 @@ mod ack;
 mod alias;
 mod conn;
 mod connect;
+mod deadlines;
 mod deliver;
 mod durable;
 pub use durable::qos2_store_name;
@@ -65,13 +66,15 @@ pub struct Mqtt {
     /// One signal for all sessions, not one per session: a `Notify` is 32 bytes of every
     /// session, so of every idle connection (README, Benchmarks), and takeovers are rare.
     pub released: tokio::sync::Notify,
+    /// Keep-alive deadlines of every vhost's connections, for the broker-wide sweeper.
+    pub deadlines: Arc<deadlines::Deadlines>,
 }
 
 impl Mqtt {
     /// Adapter state over `core`, for its default vhost.
     pub fn new(core: Arc<Core>) -> Arc<Mqtt> {
         let vhost = Arc::clone(&core.vhost);
-        let mqtt = Mqtt::for_vhost(Arc::clone(&core), vhost);
+        let mqtt = Mqtt::for_vhost(Arc::clone(&core), vhost, deadlines::Deadlines::new());
         durable::restore(&mqtt);
         // Persistent sessions of the other vhosts come back in their vhost's adapter state.
         let others: Vec<String> = core
@@ -92,7 +95,11 @@ impl Mqtt {
         mqtt
     }
 
-    fn for_vhost(core: Arc<Core>, vhost: Arc<Vhost>) -> Arc<Mqtt> {
+    fn for_vhost(
+        core: Arc<Core>,
+        vhost: Arc<Vhost>,
+        deadlines: Arc<deadlines::Deadlines>,
+    ) -> Arc<Mqtt> {
         Arc::new(Mqtt {
             core,
             vhost,
@@ -101,6 +108,7 @@ impl Mqtt {
             shared: DashMap::new(),
             next_generation: AtomicU64::new(1),
             released: tokio::sync::Notify::new(),
+            deadlines,
         })
     }
 
@@ -113,10 +121,16 @@ impl Mqtt {
         let mut entry = self
             .vhosts
             .entry(vhost.name.to_string())
-            .or_insert_with(|| Mqtt::for_vhost(Arc::clone(&self.core), Arc::clone(&vhost)));
+            .or_insert_with(|| {
+                Mqtt::for_vhost(
+                    Arc::clone(&self.core),
+                    Arc::clone(&vhost),
+                    Arc::clone(&self.deadlines),
+                )
+            });
         if !Arc::ptr_eq(&entry.vhost, &vhost) {
             // The vhost was deleted and added again: its old clients' state goes with the old one.
-            *entry = Mqtt::for_vhost(Arc::clone(&self.core), vhost);
+            *entry = Mqtt::for_vhost(Arc::clone(&self.core), vhost, Arc::clone(&self.deadlines));
         }
         Arc::clone(&entry)
     }
