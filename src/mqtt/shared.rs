@@ -75,12 +75,22 @@ impl SharedGroup {
             HeaderValue::I64(i64::try_from(max).unwrap_or(i64::MAX)),
         );
         arguments.push(GROUP_ARGUMENT, HeaderValue::string(group));
+        let name = queue_name(group, filter);
+        // This group's queue kept from before a restart is taken over with the arguments it
+        // was created with, as a persistent session's queue is: a `max_queued_messages`
+        // changed since must not make the members' rejoin an inequivalent declare (406).
+        let marker = HeaderValue::string(group);
+        if let Some(kept) = vhost
+            .queue_settings(&name)
+            .filter(|s| s.arguments.get(GROUP_ARGUMENT) == Some(&marker))
+        {
+            arguments = kept.arguments;
+        }
         let settings = QueueSettings {
             durable: vhost.store().is_durable(),
             arguments,
             ..QueueSettings::default()
         };
-        let name = queue_name(group, filter);
         let queue = vhost
             .declare_queue(&name, settings, false, MQTT_ADAPTER)?
             .handle;

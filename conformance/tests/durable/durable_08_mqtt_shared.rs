@@ -160,6 +160,42 @@ async fn a_group_of_clean_sessions_is_gone_after_a_restart() {
     stop(b);
 }
 
+/// A persistent member rejoins its group after a restart with another `max_queued_messages`:
+/// the group's queue is taken over as it was (its arguments from its creation, as a persistent
+/// session's queue), not refused as declared with other arguments, and the message it held
+/// arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_rejoined_after_max_queued_messages_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let b = BrokerProcess::start(&data, "[mqtt]\nmax_queued_messages = 1000\n");
+    let mut m = member(b.mqtt_port, "rejoin-member", "", Session::Persistent, true).await;
+    subscribe(&mut m, "$share/r/limits").await;
+    m.client.disconnect().await.expect("disconnect");
+    let mut publ = member(b.mqtt_port, "rejoin-pub", "", Session::Clean, true).await;
+    publ.client
+        .publish("limits", QoS::AtLeastOnce, false, b"kept".to_vec())
+        .await
+        .expect("publish");
+    publ.next("PUBACK", |p| matches!(p, Packet::PubAck(_)).then_some(()))
+        .await;
+    stop(b);
+
+    // The session comes back with its subscription: the broker rejoins the group at start.
+    let b = BrokerProcess::start(&data, "[mqtt]\nmax_queued_messages = 2000\n");
+    let mut m = member(b.mqtt_port, "rejoin-member", "", Session::Persistent, false).await;
+    let got = tokio::time::timeout(STEP, m.publish())
+        .await
+        .unwrap_or_else(|_| panic!("the held message did not arrive\n{}", b.log()));
+    assert_eq!(&got.payload[..], b"kept");
+    assert!(
+        !b.log().contains("inequivalent"),
+        "the rejoin was refused:\n{}",
+        b.log()
+    );
+    stop(b);
+}
+
 /// A group started by a clean session writes nothing, until a persistent session joins: from
 /// then on what it acknowledges survives a crash, also once the clean member left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
