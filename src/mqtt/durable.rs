@@ -268,20 +268,31 @@ pub fn remember_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<V
     }))
 }
 
-/// PUBREL released `packet_id` (or the session ended): its durable record goes.
-pub fn release_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) {
+/// PUBREL released `packet_id` (or the session ended): its durable record goes. Returns what
+/// PUBCOMP waits for, if there was a record: once the client has PUBCOMP it may reuse the
+/// packet id, and a restart that still found the record would take the client's next PUBLISH
+/// under that id for a duplicate and drop it.
+pub fn release_qos2(mqtt: &Mqtt, session: &Session, packet_id: u16) -> Option<Verdict> {
     let id = session
         .lock()
         .qos2
         .as_mut()
-        .and_then(|q| q.markers.remove(&packet_id));
-    if let Some(id) = id {
-        // Written at once (not with a later batch): a restart that still found it would take
-        // the client's next PUBLISH under this packet id for a duplicate.
-        mqtt.vhost
-            .store()
-            .settle_now(&qos2_store_name(&session.client_id), id, None);
-    }
+        .and_then(|q| q.markers.remove(&packet_id))?;
+    // Written at once, not with a later batch of settles.
+    let (tx, rx) = oneshot::channel();
+    mqtt.vhost.store().settle_now(
+        &qos2_store_name(&session.client_id),
+        id,
+        Some(Box::new(move |written| {
+            let _ = tx.send(written);
+        })),
+    );
+    Some(Box::pin(async move {
+        match rx.await {
+            Ok(true) => Admission::Accepted,
+            _ => Admission::Refused,
+        }
+    }))
 }
 
 fn subscription_def(filter: &str, sub: &Subscription) -> MqttSubscriptionDef {

@@ -89,13 +89,16 @@ impl Conn {
             .qos2
             .as_mut()
             .is_some_and(|q| q.inbound.remove(&rel.packet_id.get()));
-        let reason = if known {
-            super::durable::release_qos2(&self.mqtt, &self.session, rel.packet_id.get());
-            ReasonCode::SUCCESS
+        let (reason, released) = if known {
+            let released =
+                super::durable::release_qos2(&self.mqtt, &self.session, rel.packet_id.get());
+            (ReasonCode::SUCCESS, released)
         } else {
-            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+            (ReasonCode::PACKET_IDENTIFIER_NOT_FOUND, None)
         };
-        self.send(wbuf, &Packet::PubComp(response(rel.packet_id, reason)));
+        // In order with the PUBACKs / PUBRECs still waiting for their messages to be stored.
+        let pubcomp = Packet::PubComp(response(rel.packet_id, reason));
+        self.acknowledge(pubcomp, released, wbuf);
     }
 
     /// A PUBLISH the client may not send: dropped, with v5's 0x87 in PUBACK / PUBREC; v3
