@@ -199,6 +199,7 @@ pub fn run(command: &Command, data_dir: &Path) -> Result<String, AdminError> {
                 return refused(format!("vhost '{name}' already exists"));
             }
             f.vhosts.push(name.clone());
+            f.vhost_ids.insert(name.clone(), new_incarnation());
             format!("vhost '{name}' added")
         }
         Command::Vhost(VhostCommand::Delete { name }) => {
@@ -211,6 +212,7 @@ pub fn run(command: &Command, data_dir: &Path) -> Result<String, AdminError> {
                 return refused(format!("no vhost '{name}'"));
             }
             f.permissions.retain(|p| p.vhost != *name);
+            f.vhost_ids.remove(name);
             format!("vhost '{name}' deleted")
         }
         Command::Permissions(PermissionsCommand::Set {
@@ -252,4 +254,13 @@ pub fn run(command: &Command, data_dir: &Path) -> Result<String, AdminError> {
     };
     f.write(&path)?;
     Ok(format!("{message}\n"))
+}
+
+/// A fresh vhost incarnation id: the time of the add in nanoseconds and the process id, in
+/// hex. Unique enough for its purpose: telling one add of a name from the next.
+fn new_incarnation() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{:x}", std::process::id())
 }

@@ -40,6 +40,8 @@ struct Snapshot {
     builtin: bool,
     users: HashMap<String, Secret>,
     vhosts: HashSet<String>,
+    /// Incarnations of the vhosts the access file has one for (`AuthFile::vhost_ids`).
+    vhost_ids: HashMap<String, String>,
     /// vhost -> user -> permission.
     permissions: HashMap<String, HashMap<String, Arc<Permission>>>,
 }
@@ -226,6 +228,7 @@ impl AccessControl {
                 s.users.insert(u.name, Secret::Hash(u.password_hash));
             }
             s.vhosts.extend(f.vhosts);
+            s.vhost_ids.extend(f.vhost_ids);
             for p in f.permissions {
                 match Permission::new(&p.configure, &p.write, &p.read) {
                     Ok(perm) => {
@@ -255,6 +258,11 @@ impl AccessControl {
     /// True when `vhost` exists (`/` always does).
     pub fn vhost_exists(&self, vhost: &str) -> bool {
         self.snapshot.read().vhosts.contains(vhost)
+    }
+
+    /// The incarnation of `vhost` (a fresh id per `ferromq vhost add`), if it has one.
+    pub fn vhost_incarnation(&self, vhost: &str) -> Option<String> {
+        self.snapshot.read().vhost_ids.get(vhost).cloned()
     }
 
     /// The names of every vhost that exists (`/` included), in no particular order.

@@ -49,6 +49,11 @@ pub struct AuthFile {
     /// Permissions.
     #[serde(rename = "permission")]
     pub permissions: Vec<PermissionEntry>,
+    /// Incarnation of each vhost added by `ferromq vhost add` (a fresh id per add), so the
+    /// broker can tell a vhost deleted and added again from the one it knew and start it
+    /// empty, as RabbitMQ does. Vhosts added before this field existed have none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub vhost_ids: std::collections::BTreeMap<String, String>,
 }
 
 /// Errors reading or writing the access file.
@@ -90,6 +95,7 @@ impl AuthFile {
                 password_hash: super::password::hash(super::GUEST.as_bytes())?,
             }],
             vhosts: Vec::new(),
+            vhost_ids: Default::default(),
             permissions: vec![PermissionEntry {
                 user: super::GUEST.to_string(),
                 vhost: "/".to_string(),
@@ -161,6 +167,7 @@ mod tests {
         assert_eq!(AuthFile::read(&p).unwrap(), None);
         let mut f = AuthFile::seeded().unwrap();
         f.vhosts.push("dev".into());
+        f.vhost_ids.insert("dev".into(), "18a3f".into());
         f.write(&p).unwrap();
         assert_eq!(AuthFile::read(&p).unwrap(), Some(f));
         std::fs::write(&p, "user = 3").unwrap();

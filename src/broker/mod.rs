@@ -121,13 +121,39 @@ impl Core {
                 d.forget_vhost(gone);
             }
         }
+        // One deleted and added again while the broker was down is another incarnation: the
+        // old one's definitions go, and its messages (kept under the old incarnation's names)
+        // are settled below with everything no queue claims.
+        for name in &names {
+            let now = access.vhost_incarnation(name);
+            if sets.get(name).is_some_and(|set| set.incarnation != now) {
+                tracing::warn!(
+                    vhost = %name,
+                    "store: the vhost was deleted and added again; dropping what the old one kept"
+                );
+                sets.remove(name);
+                if let Some(d) = &definitions {
+                    d.forget_vhost(name);
+                }
+            }
+        }
         let mut recovered_mqtt_sessions = RecoveredSessions::new();
         let mut recovered_qos2 = std::collections::HashMap::new();
         let mut recovered_qos2_out = std::collections::HashMap::new();
         let mut default = None;
         let vhosts = dashmap::DashMap::new();
         for name in names {
-            let host = open_vhost(&name, config, &messages, unclean);
+            let host = open_vhost(
+                &name,
+                access.vhost_incarnation(&name),
+                config,
+                &messages,
+                unclean,
+            );
+            let recorded = sets.get(&name).and_then(|s| s.incarnation.clone());
+            if let Some(d) = &definitions {
+                record_incarnation(d, &host, recorded.as_deref());
+            }
             if let Some(mut set) = sets.remove(&name) {
                 let sessions = std::mem::take(&mut set.mqtt_sessions);
                 // Taken before `discard_unclaimed`, which would settle them.
@@ -161,6 +187,7 @@ impl Core {
         let vhost = default.unwrap_or_else(|| {
             open_vhost(
                 crate::store::definitions::DEFAULT_VHOST,
+                None,
                 config,
                 &messages,
                 unclean,
@@ -209,12 +236,28 @@ impl Core {
 /// A vhost over its view of the shared message store (definitions enabled by the caller).
 fn open_vhost(
     name: &str,
+    incarnation: Option<String>,
     config: &Config,
     messages: &Arc<dyn MessageStore>,
     unclean: bool,
 ) -> Arc<vhost::Vhost> {
-    let store = crate::store::VhostStore::new(Arc::clone(messages), name, unclean);
-    vhost::Vhost::new(name, &config.mqtt.exchange, Arc::new(store))
+    let store =
+        crate::store::VhostStore::new(Arc::clone(messages), name, incarnation.as_deref(), unclean);
+    vhost::Vhost::incarnation_of(name, incarnation, &config.mqtt.exchange, Arc::new(store))
+}
+
+/// Records which incarnation `host`'s definitions are of, once, before any of them.
+fn record_incarnation(
+    definitions: &crate::store::definitions::Definitions,
+    host: &vhost::Vhost,
+    recorded: Option<&str>,
+) {
+    if let Some(i) = host.incarnation.as_deref().filter(|i| recorded != Some(*i)) {
+        definitions.record(
+            &host.name,
+            &crate::store::definitions::Change::Incarnation(i.to_string()),
+        );
+    }
 }
 
 /// The QoS 2 packet ids persistent session `client_id` had received and not seen released,

@@ -98,6 +98,10 @@ pub enum Change {
     MqttSession(String, MqttSessionDef),
     /// A persistent MQTT session ended.
     DeleteMqttSession(String),
+    /// Which incarnation of the vhost the definitions belong to (the id `ferromq vhost add`
+    /// gave it): a vhost deleted and added again under the same name is another one, and
+    /// must not find the old one's definitions.
+    Incarnation(String),
 }
 
 /// A persistent MQTT session as recorded: what it takes to resume it after a restart. Its
@@ -164,6 +168,9 @@ pub struct DefinitionSet {
     pub bindings: Vec<BindingDef>,
     /// Persistent MQTT sessions by client identifier.
     pub mqtt_sessions: BTreeMap<String, MqttSessionDef>,
+    /// The vhost incarnation these are of (`Change::Incarnation`); `None` for vhosts without
+    /// one (`/`, vhosts of the config file, and those added before incarnations existed).
+    pub incarnation: Option<String>,
 }
 
 impl DefinitionSet {
@@ -173,6 +180,7 @@ impl DefinitionSet {
             && self.queues.is_empty()
             && self.bindings.is_empty()
             && self.mqtt_sessions.is_empty()
+            && self.incarnation.is_none()
     }
 
     /// Applies one change.
@@ -207,6 +215,7 @@ impl DefinitionSet {
             Change::DeleteMqttSession(client_id) => {
                 self.mqtt_sessions.remove(&client_id);
             }
+            Change::Incarnation(id) => self.incarnation = Some(id),
         }
     }
 
@@ -225,7 +234,12 @@ impl DefinitionSet {
             .mqtt_sessions
             .iter()
             .map(|(c, d)| Change::MqttSession(c.clone(), d.clone()));
-        exchanges.chain(queues).chain(bindings).chain(sessions)
+        let incarnation = self.incarnation.iter().cloned().map(Change::Incarnation);
+        incarnation
+            .chain(exchanges)
+            .chain(queues)
+            .chain(bindings)
+            .chain(sessions)
     }
 }
 
@@ -386,6 +400,7 @@ mod kind {
     pub const IN_VHOST: u8 = 9;
     /// A vhost was deleted: every definition of it goes.
     pub const DELETE_VHOST: u8 = 10;
+    pub const INCARNATION: u8 = 11;
 }
 
 fn replay(path: &Path, bytes: &[u8], sets: &mut VhostSets) {
@@ -480,6 +495,7 @@ fn kind_of(change: &Change) -> u8 {
         Change::Unbind(_) => kind::UNBIND,
         Change::MqttSession(..) => kind::MQTT_SESSION,
         Change::DeleteMqttSession(_) => kind::DELETE_MQTT_SESSION,
+        Change::Incarnation(_) => kind::INCARNATION,
     }
 }
 
@@ -499,7 +515,8 @@ fn encode_payload(change: &Change, out: &mut Vec<u8>) {
             }
             Change::DeleteExchange(name)
             | Change::DeleteQueue(name)
-            | Change::DeleteMqttSession(name) => w.str(name),
+            | Change::DeleteMqttSession(name)
+            | Change::Incarnation(name) => w.str(name),
             Change::MqttSession(client_id, s) => {
                 w.str(client_id);
                 w.u32(s.expiry_secs);
@@ -635,6 +652,7 @@ fn decode(kind: u8, payload: &[u8]) -> Result<Change, CodecError> {
             )
         }
         kind::DELETE_MQTT_SESSION => Change::DeleteMqttSession(r.string()?),
+        kind::INCARNATION => Change::Incarnation(r.string()?),
         _ => return Err(CodecError("unknown definition kind")),
     })
 }

@@ -167,6 +167,8 @@ fn vhosts_keep_their_own_definitions_and_a_deleted_vhost_is_forgotten() {
         defs.record("prod", &Change::Queue("q".into(), queue(true)));
         defs.record("prod", &Change::Bind(queue_binding("q")));
         defs.record("gone", &Change::Queue("g".into(), queue(false)));
+        defs.record("prod", &Change::Incarnation("b1".into()));
+        defs.record("idonly", &Change::Incarnation("c2".into()));
         // Written without waiting, then synced as a declare does after its lock.
         let at = defs.append("prod", &Change::Queue("p2".into(), queue(false)));
         defs.sync_to(at);
@@ -176,8 +178,12 @@ fn vhosts_keep_their_own_definitions_and_a_deleted_vhost_is_forgotten() {
         let (_, sets) = Definitions::open(&path, true).expect("reopen");
         assert_eq!(
             sets.keys().map(String::as_str).collect::<Vec<_>>(),
-            vec!["/", "prod"]
+            vec!["/", "idonly", "prod"],
+            "a vhost with only its incarnation is kept through compaction"
         );
+        assert_eq!(sets["prod"].incarnation.as_deref(), Some("b1"));
+        assert_eq!(sets["idonly"].incarnation.as_deref(), Some("c2"));
+        assert_eq!(sets["/"].incarnation, None);
         assert!(!sets["/"].queues["q"].auto_delete);
         assert!(sets["/"].bindings.is_empty());
         assert!(sets["prod"].queues["q"].auto_delete);

@@ -6,7 +6,10 @@
 //! Names of `/` are kept as they are (data directories written before vhosts were durable
 //! load unchanged); other vhosts' are `amq.vhost/<len>/<vhost>/<queue>`: `amq.` is reserved
 //! (no client can declare such a queue in `/`), and the length makes the split unambiguous
-//! whatever characters the vhost name holds.
+//! whatever characters the vhost name holds. A vhost with an incarnation (one added by
+//! `ferromq vhost add`) has `amq.vhost#<incarnation>/<len>/<vhost>/<queue>`: deleted and added
+//! again it is a new incarnation, whose queues do not find the old one's messages (those are
+//! settled at the next start as anything no queue claims).
 
 use std::sync::Arc;
 
@@ -26,10 +29,15 @@ pub struct VhostStore {
 
 impl VhostStore {
     /// `vhost`'s view of `inner`; `unclean`: the last shutdown was not clean.
-    pub fn new(inner: Arc<dyn MessageStore>, vhost: &str, unclean: bool) -> VhostStore {
+    pub fn new(
+        inner: Arc<dyn MessageStore>,
+        vhost: &str,
+        incarnation: Option<&str>,
+        unclean: bool,
+    ) -> VhostStore {
         VhostStore {
             inner,
-            prefix: key_prefix(vhost),
+            prefix: key_prefix(vhost, incarnation),
             unclean,
         }
     }
@@ -40,11 +48,12 @@ impl VhostStore {
 }
 
 /// What `vhost`'s queue names are prefixed with in the shared store.
-pub fn key_prefix(vhost: &str) -> String {
-    if vhost == super::definitions::DEFAULT_VHOST {
-        String::new()
-    } else {
-        format!("amq.vhost/{}/{vhost}/", vhost.len())
+pub fn key_prefix(vhost: &str, incarnation: Option<&str>) -> String {
+    match incarnation {
+        _ if vhost == super::definitions::DEFAULT_VHOST => String::new(),
+        None => format!("amq.vhost/{}/{vhost}/", vhost.len()),
+        // `#` cannot follow `amq.vhost` in a key of the form above.
+        Some(i) => format!("amq.vhost#{i}/{}/{vhost}/", vhost.len()),
     }
 }
 
@@ -157,10 +166,10 @@ mod tests {
         {
             let inner: Arc<dyn MessageStore> =
                 SegmentStore::open(dir.path(), &config).expect("open");
-            let root = VhostStore::new(Arc::clone(&inner), "/", false);
-            let prod = VhostStore::new(Arc::clone(&inner), "prod", false);
+            let root = VhostStore::new(Arc::clone(&inner), "/", None, false);
+            let prod = VhostStore::new(Arc::clone(&inner), "prod", None, false);
             // A vhost whose name looks like a qualified key of another must not collide.
-            let odd = VhostStore::new(Arc::clone(&inner), "prod/3", false);
+            let odd = VhostStore::new(Arc::clone(&inner), "prod/3", None, false);
             root.enqueue("q", &message("root"), None);
             let delivered = prod.enqueue("q", &message("prod"), None);
             prod.delivered(delivered);
@@ -172,9 +181,9 @@ mod tests {
         let inner: Arc<dyn MessageStore> = SegmentStore::open(dir.path(), &config).expect("reopen");
         // `/`'s names are the log's own (data written before vhosts were durable).
         assert_eq!(inner.take_recovered("q").len(), 1);
-        let prod = VhostStore::new(Arc::clone(&inner), "prod", false);
+        let prod = VhostStore::new(Arc::clone(&inner), "prod", None, false);
         assert_eq!(bodies(&prod, "q"), [("prod".to_string(), true)]);
-        let odd = VhostStore::new(Arc::clone(&inner), "prod/3", true);
+        let odd = VhostStore::new(Arc::clone(&inner), "prod/3", None, true);
         assert_eq!(
             bodies(&odd, "q"),
             [("odd".to_string(), true)],
@@ -184,7 +193,32 @@ mod tests {
         drop((prod, odd, inner));
         // The flag given at the unclean start was recorded: it holds at the next start.
         let inner: Arc<dyn MessageStore> = SegmentStore::open(dir.path(), &config).expect("reopen");
-        let odd = VhostStore::new(Arc::clone(&inner), "prod/3", false);
+        let odd = VhostStore::new(Arc::clone(&inner), "prod/3", None, false);
         assert_eq!(bodies(&odd, "q"), [("odd".to_string(), true)]);
+    }
+
+    #[test]
+    fn another_incarnation_of_a_vhost_does_not_see_the_old_ones_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StoreConfig::default();
+        {
+            let inner: Arc<dyn MessageStore> =
+                SegmentStore::open(dir.path(), &config).expect("open");
+            let first = VhostStore::new(Arc::clone(&inner), "dev", Some("a1"), false);
+            first.enqueue("q", &message("first"), None);
+            let legacy = VhostStore::new(Arc::clone(&inner), "dev", None, false);
+            legacy.enqueue("q", &message("legacy"), None);
+            inner.flush();
+        }
+        let inner: Arc<dyn MessageStore> = SegmentStore::open(dir.path(), &config).expect("reopen");
+        let second = VhostStore::new(Arc::clone(&inner), "dev", Some("b2"), false);
+        assert!(
+            bodies(&second, "q").is_empty(),
+            "a new incarnation starts empty"
+        );
+        let first = VhostStore::new(Arc::clone(&inner), "dev", Some("a1"), false);
+        assert_eq!(bodies(&first, "q"), [("first".to_string(), false)]);
+        let legacy = VhostStore::new(Arc::clone(&inner), "dev", None, false);
+        assert_eq!(bodies(&legacy, "q"), [("legacy".to_string(), false)]);
     }
 }

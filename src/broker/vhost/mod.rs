@@ -95,6 +95,9 @@ pub struct QueueInfo {
 pub struct Vhost {
     /// Its name (`/`).
     pub name: String,
+    /// Which add of the name this is (`ferromq vhost add` gives each a fresh id); `None` for
+    /// `/`, vhosts of the config file and vhosts added before incarnations existed.
+    pub incarnation: Option<String>,
     exchanges: DashMap<Arc<str>, Arc<Exchange>>,
     queues: DashMap<Arc<str>, Arc<QueueEntry>>,
     registry: Mutex<Registry>,
@@ -115,6 +118,9 @@ pub struct Vhost {
     /// the `RegistryGuard` holding the lock waits for its fsync once it released the lock.
     /// Only touched under the lock.
     unsynced: AtomicU64,
+    /// Set once the vhost was deleted (or deleted and added again) while connections still
+    /// use it: it records no more definitions, which would land in the next incarnation's.
+    retired: std::sync::atomic::AtomicBool,
     /// What the queues call back into (a weak reference to this vhost).
     host: Arc<dyn QueueHost>,
     /// The queues a confirming publisher must hear from (`QueueHandle::answers_publishes`:
@@ -234,6 +240,16 @@ impl Vhost {
     /// A vhost with the built-in exchanges and the MQTT exchange `mqtt_exchange` (a durable
     /// topic exchange unless it is one of the built-in ones). Queues persist through `store`.
     pub fn new(name: &str, mqtt_exchange: &str, store: Arc<dyn MessageStore>) -> Arc<Vhost> {
+        Vhost::incarnation_of(name, None, mqtt_exchange, store)
+    }
+
+    /// `new` for incarnation `incarnation` of vhost `name` (see `Vhost::incarnation`).
+    pub fn incarnation_of(
+        name: &str,
+        incarnation: Option<String>,
+        mqtt_exchange: &str,
+        store: Arc<dyn MessageStore>,
+    ) -> Arc<Vhost> {
         let exchanges: DashMap<Arc<str>, Arc<Exchange>> = DashMap::new();
         for (x, kind) in BUILT_IN {
             exchanges.insert(
@@ -248,6 +264,7 @@ impl Vhost {
             .clone();
         Arc::new_cyclic(|me| Vhost {
             name: name.to_string(),
+            incarnation,
             exchanges,
             queues: DashMap::new(),
             registry: Mutex::new(Registry::default()),
@@ -258,6 +275,7 @@ impl Vhost {
             transient: Arc::new(MemoryStore::default()),
             definitions: OnceLock::new(),
             unsynced: AtomicU64::new(0),
+            retired: std::sync::atomic::AtomicBool::new(false),
             host: host::VhostHost::shared(me.clone()),
             refusing: RwLock::new(HashMap::new()),
         })
@@ -287,6 +305,14 @@ impl Vhost {
         }
     }
 
+    /// Stops recording definitions: the vhost was deleted while connections still use it.
+    /// Under the registry lock, so a change being recorded is either in before the vhost's
+    /// definitions are forgotten or not written at all.
+    pub fn retire(&self) {
+        let _reg = self.lock_registry();
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
     /// Records a persistent MQTT session (`Some`) or its end (`None`) with the durable
     /// definitions, when this vhost keeps any (a store on disk); returns once it is durable.
     pub fn record_mqtt_session(
@@ -308,6 +334,9 @@ impl Vhost {
     /// log has changes in the order they were made). The record is durable once the guard of
     /// that lock is dropped (`RegistryGuard`): changes are answered after that.
     fn log_definition(&self, change: Change) {
+        if self.retired.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(d) = self.definitions.get() {
             let at = d.append(&self.name, &change);
             self.unsynced.fetch_max(at, Ordering::Relaxed);
