@@ -6,15 +6,21 @@
 use std::time::Instant;
 
 use bytes::BytesMut;
-use ferromq_mqtt::{encoded_len, Packet, PacketId, Properties, PubResponse, ReasonCode};
+use ferromq_mqtt::{
+    encode_publish, encoded_publish_len, Packet, PacketId, Properties, PubResponse, PublishRef,
+    QoS, ReasonCode,
+};
 
 use super::alias::OutboundAlias;
 use super::conn::Conn;
 use super::durable_out::{self, Send};
 use super::session::{Outgoing, Resend};
-use super::translate::to_publish;
+use super::translate::wire_properties;
 use crate::broker::queue::Verdict;
 use crate::metrics::Metrics;
+
+/// No properties, borrowed by deliveries that have none.
+static EMPTY: Properties = Properties::EMPTY;
 
 /// Encodes every delivery the session has ready for this connection.
 pub fn pump(conn: &mut Conn, wbuf: &mut BytesMut) {
@@ -147,16 +153,22 @@ fn write_publish(
         );
         return;
     }
-    let mut publish = to_publish(outgoing, packet_id, dup, now);
-    if conn.version.is_v5() {
-        let packet = Packet::Publish(publish);
+    // Encoded from the message as it is held, through a borrowed `PublishRef`: no topic copy
+    // and no property set per delivery unless the message has properties (README, Benchmarks).
+    let v5 = conn.version.is_v5();
+    let mut properties = if v5 {
+        wire_properties(outgoing, now)
+    } else {
+        None
+    };
+    let mut topic: &str = &outgoing.message.topic;
+    if v5 {
         // A message larger than the client's Maximum Packet Size is not sent; it counts as
         // delivered [MQTT-3.1.2-25]. Checked with the full topic, before an alias is assigned,
         // so an alias is never announced in a packet that is then dropped.
+        let full = publish_ref(outgoing, packet_id, dup, topic, properties.as_ref());
         let too_large =
-            encoded_len(&packet, conn.version).map_or(true, |n| n > conn.client_max_packet);
-        let Packet::Publish(p) = packet else { return };
-        publish = p;
+            encoded_publish_len(&full, conn.version).map_or(true, |n| n > conn.client_max_packet);
         if too_large {
             if let Some(id) = packet_id {
                 conn.session.forget_inflight(id);
@@ -166,15 +178,44 @@ fn write_publish(
             tracing::debug!(client_id = %conn.session.client_id, "message over the client's Maximum Packet Size; not sent");
             return;
         }
-        match conn.aliases_out.for_topic(&publish.topic) {
-            OutboundAlias::None => {}
-            OutboundAlias::Set(alias) => publish.properties.topic_alias = Some(alias),
+        let alias = match conn.aliases_out.for_topic(topic) {
+            OutboundAlias::None => None,
+            OutboundAlias::Set(alias) => Some(alias),
             OutboundAlias::Use(alias) => {
-                publish.topic.clear();
-                publish.properties.topic_alias = Some(alias);
+                topic = "";
+                Some(alias)
             }
+        };
+        if let Some(alias) = alias {
+            properties
+                .get_or_insert_with(Properties::default)
+                .topic_alias = Some(alias);
         }
     }
-    conn.send(wbuf, &Packet::Publish(publish));
+    let publish = publish_ref(outgoing, packet_id, dup, topic, properties.as_ref());
+    if let Err(e) = encode_publish(&publish, conn.version, wbuf) {
+        tracing::warn!(client_id = %conn.session.client_id, error = %e, "cannot encode PUBLISH; skipped");
+        return;
+    }
     Metrics::add(&conn.mqtt.core.metrics.messages_sent, 1);
+}
+
+/// The PUBLISH for `outgoing` under `topic` (its own, or empty behind a topic alias) with
+/// `properties` (none: `EMPTY`).
+fn publish_ref<'a>(
+    outgoing: &'a Outgoing,
+    packet_id: Option<PacketId>,
+    dup: bool,
+    topic: &'a str,
+    properties: Option<&'a Properties>,
+) -> PublishRef<'a> {
+    PublishRef {
+        dup,
+        qos: QoS::from_u8(outgoing.qos).unwrap_or(QoS::AtMostOnce),
+        retain: outgoing.retain,
+        topic,
+        packet_id,
+        properties: properties.unwrap_or(&EMPTY),
+        payload: &outgoing.message.body,
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferromq_mqtt::{PacketId, Properties as WireProperties, Publish, QoS};
+use ferromq_mqtt::{Properties as WireProperties, Publish};
 
 use super::session::Outgoing;
 use crate::broker::message::{AmqpProperties, HeaderValue, Message, Origin, Properties};
@@ -65,19 +65,27 @@ pub fn will_to_message(
     )
 }
 
-/// The PUBLISH to send for a queued message. v5 properties are filled in; for v3 the encoder
-/// ignores them. The Message Expiry Interval is what is left of it [MQTT-3.3.2-6].
-pub fn to_publish(
-    outgoing: &Outgoing,
-    packet_id: Option<PacketId>,
-    dup: bool,
-    now: Instant,
-) -> Publish {
+/// The v5 PUBLISH properties to send a queued message with; `None` when it has none (the
+/// common case: then nothing is built per delivery). The Message Expiry Interval is what is
+/// left of it [MQTT-3.3.2-6].
+pub fn wire_properties(outgoing: &Outgoing, now: Instant) -> Option<WireProperties> {
     let m = &outgoing.message;
     let p = &m.properties;
+    let expiry = m.remaining_expiry_secs(now);
+    if !p.payload_is_utf8
+        && expiry.is_none()
+        && p.content_type.is_none()
+        && p.response_topic.is_none()
+        && p.correlation_data.is_none()
+        && p.user_properties.is_empty()
+        && p.amqp.is_none()
+        && outgoing.subscription_ids.is_empty()
+    {
+        return None;
+    }
     let mut properties = WireProperties {
         payload_format_indicator: p.payload_is_utf8.then_some(1),
-        message_expiry_interval: m.remaining_expiry_secs(now),
+        message_expiry_interval: expiry,
         content_type: p.content_type.clone(),
         response_topic: p.response_topic.clone(),
         correlation_data: p.correlation_data.clone(),
@@ -88,15 +96,7 @@ pub fn to_publish(
     if let Some(amqp) = p.amqp.as_deref() {
         from_amqp(amqp, &mut properties);
     }
-    Publish {
-        dup,
-        qos: QoS::from_u8(outgoing.qos).unwrap_or(QoS::AtMostOnce),
-        retain: outgoing.retain,
-        topic: m.topic.clone(),
-        packet_id,
-        properties,
-        payload: m.body.clone(),
-    }
+    Some(properties)
 }
 
 /// Properties of a message published by AMQP, as an MQTT 5 subscriber sees them (README, "MQTT

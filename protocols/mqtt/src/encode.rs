@@ -11,7 +11,7 @@ mod subscribe;
 use bytes::{BufMut, BytesMut};
 
 use crate::error::EncodeError;
-use crate::packet::{Auth, Disconnect, Packet, ProtocolVersion, PubResponse, Publish, QoS};
+use crate::packet::{Auth, Disconnect, Packet, ProtocolVersion, PubResponse, PublishRef, QoS};
 use crate::properties::Properties;
 use crate::reason::ReasonCode;
 
@@ -33,6 +33,29 @@ pub fn encode(
     put_var_int(out, layout.remaining);
     write_body(packet, version, &layout, out);
     Ok(())
+}
+
+/// `encode` for a PUBLISH given by its parts (see `PublishRef`); the same bytes as encoding
+/// the equivalent `Packet::Publish`.
+pub fn encode_publish(
+    publish: &PublishRef<'_>,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let layout = publish_layout(publish, version.is_v5())?;
+    out.reserve(layout.packet_size());
+    out.put_u8(publish_first_byte(publish));
+    put_var_int(out, layout.remaining);
+    put_publish(publish, &layout, out);
+    Ok(())
+}
+
+/// `encoded_len` for a PUBLISH given by its parts.
+pub fn encoded_publish_len(
+    publish: &PublishRef<'_>,
+    version: ProtocolVersion,
+) -> Result<usize, EncodeError> {
+    Ok(publish_layout(publish, version.is_v5())?.packet_size())
 }
 
 /// The size `encode` would produce for `packet`, fixed header included, without allocating.
@@ -76,7 +99,7 @@ fn layout(packet: &Packet, version: ProtocolVersion) -> Result<Layout, EncodeErr
     let layout = match packet {
         Packet::Connect(c) => connect::connect_layout(c)?,
         Packet::ConnAck(c) => connect::connack_layout(c, v5)?,
-        Packet::Publish(p) => publish_layout(p, v5)?,
+        Packet::Publish(p) => publish_layout(&p.as_publish_ref(), v5)?,
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             pub_response_layout(r, v5)?
         }
@@ -100,9 +123,7 @@ fn first_byte(packet: &Packet) -> u8 {
     match packet {
         Packet::Connect(_) => 0x10,
         Packet::ConnAck(_) => 0x20,
-        Packet::Publish(p) => {
-            0x30 | (u8::from(p.dup) << 3) | ((p.qos as u8) << 1) | u8::from(p.retain)
-        }
+        Packet::Publish(p) => publish_first_byte(&p.as_publish_ref()),
         Packet::PubAck(_) => 0x40,
         Packet::PubRec(_) => 0x50,
         // [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]: flags 0010.
@@ -123,7 +144,7 @@ fn write_body(packet: &Packet, version: ProtocolVersion, layout: &Layout, out: &
     match packet {
         Packet::Connect(c) => connect::put_connect(c, layout, out),
         Packet::ConnAck(c) => connect::put_connack(c, version, layout, out),
-        Packet::Publish(p) => put_publish(p, layout, out),
+        Packet::Publish(p) => put_publish(&p.as_publish_ref(), layout, out),
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             out.put_u16(r.packet_id.get());
             put_reason_and_props(out, r.reason, &r.properties, layout);
@@ -138,8 +159,12 @@ fn write_body(packet: &Packet, version: ProtocolVersion, layout: &Layout, out: &
     }
 }
 
-fn publish_layout(p: &Publish, v5: bool) -> Result<Layout, EncodeError> {
-    let mut remaining = str_len(&p.topic, "topic name")? + p.payload.len();
+fn publish_first_byte(p: &PublishRef<'_>) -> u8 {
+    0x30 | (u8::from(p.dup) << 3) | ((p.qos as u8) << 1) | u8::from(p.retain)
+}
+
+fn publish_layout(p: &PublishRef<'_>, v5: bool) -> Result<Layout, EncodeError> {
+    let mut remaining = str_len(p.topic, "topic name")? + p.payload.len();
     match (p.qos, p.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtMostOnce, Some(_)) => return Err(EncodeError::UnexpectedPacketId),
@@ -148,7 +173,7 @@ fn publish_layout(p: &Publish, v5: bool) -> Result<Layout, EncodeError> {
     }
     let mut layout = Layout::new(0);
     if v5 {
-        let props = properties_len(&p.properties)?;
+        let props = properties_len(p.properties)?;
         remaining += section_len(props);
         layout.props = Some(props);
     }
@@ -156,15 +181,15 @@ fn publish_layout(p: &Publish, v5: bool) -> Result<Layout, EncodeError> {
     Ok(layout)
 }
 
-fn put_publish(p: &Publish, layout: &Layout, out: &mut BytesMut) {
-    put_str(out, &p.topic);
+fn put_publish(p: &PublishRef<'_>, layout: &Layout, out: &mut BytesMut) {
+    put_str(out, p.topic);
     if let Some(id) = p.packet_id {
         out.put_u16(id.get());
     }
     if let Some(len) = layout.props {
-        put_properties(out, &p.properties, len);
+        put_properties(out, p.properties, len);
     }
-    out.put_slice(&p.payload);
+    out.put_slice(p.payload);
 }
 
 /// PUBACK family: 5.0 drops Success-without-properties to the 2-byte form and writes no

@@ -15,7 +15,7 @@ mod reason;
 pub mod topic;
 
 pub use decode::{decode, decode_connect_version};
-pub use encode::{encode, encoded_len};
+pub use encode::{encode, encode_publish, encoded_len, encoded_publish_len};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;
 pub use properties::Properties;

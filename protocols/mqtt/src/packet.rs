@@ -180,6 +180,42 @@ pub struct Publish {
     pub payload: Bytes,
 }
 
+/// A PUBLISH borrowed from its parts, for `encode_publish`: a broker sending one message to
+/// many subscribers writes each copy from the message it holds, without an owned `Publish`
+/// per delivery (a copied topic, a 344-byte property set).
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRef<'a> {
+    /// DUP flag.
+    pub dup: bool,
+    /// QoS.
+    pub qos: QoS,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic name; may be empty in v5 when a topic alias is used.
+    pub topic: &'a str,
+    /// Present iff qos > 0.
+    pub packet_id: Option<PacketId>,
+    /// v5 PUBLISH properties (`Properties::EMPTY` for none).
+    pub properties: &'a Properties,
+    /// Application payload.
+    pub payload: &'a [u8],
+}
+
+impl Publish {
+    /// This PUBLISH as a `PublishRef`.
+    pub fn as_publish_ref(&self) -> PublishRef<'_> {
+        PublishRef {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: &self.topic,
+            packet_id: self.packet_id,
+            properties: &self.properties,
+            payload: &self.payload,
+        }
+    }
+}
+
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share this shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PubResponse {

@@ -64,8 +64,49 @@ pub struct Properties {
 }
 
 impl Properties {
+    /// No properties, as a constant: `&Properties::EMPTY` needs no value built per use.
+    pub const EMPTY: Properties = Properties {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        content_type: None,
+        response_topic: None,
+        correlation_data: None,
+        subscription_identifiers: Vec::new(),
+        session_expiry_interval: None,
+        assigned_client_identifier: None,
+        server_keep_alive: None,
+        authentication_method: None,
+        authentication_data: None,
+        request_problem_information: None,
+        will_delay_interval: None,
+        request_response_information: None,
+        response_information: None,
+        server_reference: None,
+        reason_string: None,
+        receive_maximum: None,
+        topic_alias_maximum: None,
+        topic_alias: None,
+        maximum_qos: None,
+        retain_available: None,
+        user_properties: Vec::new(),
+        maximum_packet_size: None,
+        wildcard_subscription_available: None,
+        subscription_identifier_available: None,
+        shared_subscription_available: None,
+    };
+}
+
+impl Properties {
     /// True when no property is set (the encoder then writes a zero property length).
     pub fn is_empty(&self) -> bool {
         *self == Properties::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_empty_constant_is_the_default() {
+        assert_eq!(super::Properties::EMPTY, super::Properties::default());
     }
 }

@@ -497,6 +497,19 @@ proptest! {
     }
 
     #[test]
+    fn a_borrowed_publish_encodes_as_the_owned_one((v, p) in versioned_packet()) {
+        if let Packet::Publish(publish) = &p {
+            let mut out = BytesMut::new();
+            let borrowed = publish.as_publish_ref();
+            prop_assert_eq!(
+                encode_publish(&borrowed, v, &mut out).map(|()| out.len()),
+                encoded_publish_len(&borrowed, v)
+            );
+            prop_assert_eq!(&out[..], &encode_vec(&p, v)[..]);
+        }
+    }
+
+    #[test]
     fn glued_packets_come_out_in_order(
         (v, ps) in version().prop_flat_map(|v| vec(packet(v), 1..5).prop_map(move |ps| (v, ps)))
     ) {
