@@ -181,7 +181,7 @@ async fn read_connect<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         // The version argument is ignored for CONNECT, which carries its own.
         match decode(&mut io.rbuf, ProtocolVersion::V5, max_packet)? {
-            Some(Packet::Connect(c)) => return Ok(Some(c)),
+            Some(Packet::Connect(c)) => return Ok(Some(*c)),
             Some(_) => {
                 return Err(MqttError::protocol(
                     ReasonCode::PROTOCOL_ERROR,

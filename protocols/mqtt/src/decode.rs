@@ -179,7 +179,7 @@ fn decode_body(
         1 => {
             let c = connect::decode_connect(r)?;
             non_minimal_v5(c.protocol)?;
-            Packet::Connect(c)
+            Packet::Connect(Box::new(c))
         }
         2 => Packet::ConnAck(connect::decode_connack(r, version)?),
         4 => Packet::PubAck(decode_pub_response(r, v5)?),

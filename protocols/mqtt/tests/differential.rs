@@ -39,7 +39,7 @@ mod v4 {
     fn convert(p: &m::Packet) -> Packet {
         let props = Properties::default;
         match p {
-            m::Packet::Connect(c) => Packet::Connect(Connect {
+            m::Packet::Connect(c) => Packet::Connect(Box::new(Connect {
                 protocol: ProtocolVersion::V311,
                 clean_start: c.clean_session,
                 keep_alive: c.keep_alive,
@@ -54,7 +54,7 @@ mod v4 {
                 username: c.login.as_ref().map(|l| l.username.clone()),
                 password: c.login.as_ref().map(|l| Bytes::from(l.password.clone())),
                 properties: props(),
-            }),
+            })),
             m::Packet::ConnAck(c) => Packet::ConnAck(ConnAck {
                 session_present: c.session_present,
                 code: ReasonCode::from_v3_connack(c.code as u8).expect("v3 code"),
@@ -249,7 +249,7 @@ mod v5 {
                     properties.authentication_method = cp.authentication_method.clone();
                     properties.authentication_data = cp.authentication_data.clone();
                 }
-                Packet::Connect(Connect {
+                Packet::Connect(Box::new(Connect {
                     protocol: ProtocolVersion::V5,
                     clean_start: c.clean_session,
                     keep_alive: c.keep_alive,
@@ -276,7 +276,7 @@ mod v5 {
                     username: c.login.as_ref().map(|l| l.username.clone()),
                     password: c.login.as_ref().map(|l| Bytes::from(l.password.clone())),
                     properties,
-                })
+                }))
             }
             m::Packet::Publish(p) => {
                 let mut properties = Properties::default();

@@ -40,7 +40,7 @@ fn disconnect() -> Disconnect {
 fn connect_v311_minimal() {
     // "MQTT", level 4, clean session, keep alive 60, client id "abc".
     let bytes = "10 0f 00 04 4d 51 54 54 04 02 00 3c 00 03 61 62 63";
-    golden(bytes, V311, Packet::Connect(connect(V311, "abc")));
+    golden(bytes, V311, Packet::Connect(Box::new(connect(V311, "abc"))));
     // CONNECT ignores the version it is decoded with.
     let b = hex(bytes);
     assert_eq!(decode_all(&b, V5), decode_all(&b, V311));
@@ -51,11 +51,11 @@ fn connect_v311_minimal() {
 fn connect_v31_mqisdp() {
     // "MQIsdp", level 3.
     let bytes = "10 11 00 06 4d 51 49 73 64 70 03 02 00 3c 00 03 61 62 63";
-    golden(bytes, V311, Packet::Connect(connect(V31, "abc")));
+    golden(bytes, V311, Packet::Connect(Box::new(connect(V31, "abc"))));
     assert_eq!(decode_connect_version(&hex(bytes)), Ok(Some(V31)));
     // The codec does not enforce 3.1's 23-byte client id limit (broker policy).
     let long = "x".repeat(40);
-    let p = Packet::Connect(connect(V31, &long));
+    let p = Packet::Connect(Box::new(connect(V31, &long)));
     let mut out = bytes::BytesMut::new();
     encode(&p, V31, &mut out).unwrap();
     assert_eq!(decode_all(&out, V31), Ok(p));
@@ -77,7 +77,7 @@ fn connect_v311_will_and_credentials() {
     });
     c.username = Some("u".into());
     c.password = Some(b("p"));
-    golden(bytes, V311, Packet::Connect(c));
+    golden(bytes, V311, Packet::Connect(Box::new(c)));
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn connect_v31_with_user_name_only() {
     let mut c = connect(V31, "abc");
     c.clean_start = false;
     c.username = Some("bob".into());
-    golden(bytes, V31, Packet::Connect(c));
+    golden(bytes, V31, Packet::Connect(Box::new(c)));
 }
 
 #[test]

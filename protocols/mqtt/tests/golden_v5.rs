@@ -49,7 +49,7 @@ fn connect_with_properties_will_and_password_only() {
         password: Some(b("pw")),
         properties: p,
     };
-    golden(bytes, V5, Packet::Connect(c));
+    golden(bytes, V5, Packet::Connect(Box::new(c)));
     assert_eq!(decode_connect_version(&hex(bytes)), Ok(Some(V5)));
     // The version is known from the first 9 bytes.
     assert_eq!(decode_connect_version(&hex(bytes)[..8]), Ok(None));
@@ -71,7 +71,7 @@ fn connect_minimal_and_with_auth_method() {
     golden(
         "10 10 00 04 4d 51 54 54 05 80 00 00 00 00 00 00 01 75",
         V5,
-        Packet::Connect(c.clone()),
+        Packet::Connect(Box::new(c.clone())),
     );
     let mut c = c;
     c.properties.authentication_method = Some("SCRAM".into());
@@ -83,7 +83,7 @@ fn connect_minimal_and_with_auth_method() {
          14 15 00 05 53 43 52 41 4d 16 00 02 01 02 17 00 27 00 00 04 00
          00 00 00 01 75",
         V5,
-        Packet::Connect(c),
+        Packet::Connect(Box::new(c)),
     );
 }
 

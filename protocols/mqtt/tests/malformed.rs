@@ -619,7 +619,7 @@ fn encode_refuses_and_leaves_the_buffer_alone() {
     ));
 
     let connect = |protocol| {
-        Packet::Connect(Connect {
+        Packet::Connect(Box::new(Connect {
             protocol,
             clean_start: true,
             keep_alive: 0,
@@ -628,7 +628,7 @@ fn encode_refuses_and_leaves_the_buffer_alone() {
             username: None,
             password: Some(Bytes::from(vec![0; 65_536])),
             properties: Properties::default(),
-        })
+        }))
     };
     assert!(matches!(
         encoded_len(&connect(V311), V311),

@@ -254,7 +254,7 @@ fn connect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                 if !v.is_v5() && password.is_some() && username.is_none() {
                     username = Some("u".into());
                 }
-                Packet::Connect(Connect {
+                Packet::Connect(Box::new(Connect {
                     protocol: v,
                     clean_start,
                     keep_alive,
@@ -269,7 +269,7 @@ fn connect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
                     username,
                     password,
                     properties,
-                })
+                }))
             },
         )
 }
