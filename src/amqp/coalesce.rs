@@ -2,17 +2,22 @@
 //!
 //! Publishes read while a confirmed persistent publish waits for its fsync join the next
 //! group commit anyway, so reading them at once gains nothing. While a busy publisher's
-//! confirms wait, the connection puts reads off until the fsync ends (a verdict comes back)
-//! or [`COALESCE_READS`] passed. A client that writes each publish on its own (lapin, pika)
-//! is then read once per batch instead of once per message, and the queue and its consumers
-//! get the batch at once: fewer wakeups and syscalls along the whole path (README,
-//! Benchmarks). Confirms are not delayed; deliveries of those publishes are, by at most that
-//! wait.
+//! confirms wait, the connection puts reads off for [`COALESCE_READS`]: a client that writes
+//! each publish on its own (lapin, pika) is then read once per group commit instead of once
+//! per message, and the queue, the persister and the consumers get the batch at once: fewer
+//! wakeups, syscalls and fsyncs along the whole path (README, Benchmarks).
 //!
-//! Busy means at least [`COALESCE_FROM`] publishes were in flight when the last fsync ended,
-//! or are waiting now. A publisher with fewer (a moderate rate, or one that waits for each
-//! confirm) is read at once as before: there is little to batch, and its consumers keep
-//! their latency.
+//! Busy means either many publishes in flight (at least [`COALESCE_FROM`] when the last
+//! answers came, as with a slow disk) or a high rate of confirmed publishes (at least
+//! [`BUSY_RATE`] a second over the last [`RATE_WINDOW`]) with more than one in flight. The
+//! rate matters because on a fast disk a fast publisher never has many in flight: each
+//! fsync is short, every batch small, and with in-flight counts alone such a publisher was
+//! taken for a slow one and read once per message (the bimodal runs of README "Targets").
+//! For a busy publisher the answers do not end the wait: reads resume when the period ends,
+//! so a group commit holds what arrived in about 2 ms, not what arrived during the previous,
+//! possibly much shorter, fsync. Its confirms and deliveries wait that much longer (RabbitMQ
+//! batches more: p50 21 ms at full rate, README). A publisher at a moderate rate, or one
+//! that waits for each confirm, is read at once as before and keeps its latency.
 //!
 //! Not reading is not enough on its own: each segment the client sends still wakes the
 //! runtime's epoll (edge-triggered) for nothing. So while reads are put off, the socket's
@@ -35,6 +40,14 @@ pub const COALESCE_READS: Duration = Duration::from_millis(2);
 /// batching saves little (at 1000 msg/s and a 3 ms fsync, about 3 are in flight).
 pub const COALESCE_FROM: usize = 16;
 
+/// Confirmed publishes a second from which a publisher counts as busy whatever its in-flight
+/// count: five times the 1000 msg/s at which latency is measured, and enough that a period of
+/// [`COALESCE_READS`] gathers a batch worth an fsync of its own.
+pub const BUSY_RATE: u64 = 5_000;
+
+/// How long answers are counted before the rate is judged again.
+const RATE_WINDOW: Duration = Duration::from_millis(20);
+
 /// Bytes the kernel waits for before it signals the socket readable while reads are put
 /// off. Below the socket buffer, so a client filling its window still wakes us.
 const LOW_WATER: libc::c_int = 64 * 1024;
@@ -44,8 +57,13 @@ pub struct Coalesce {
     fd: Option<RawFd>,
     until: Option<Instant>,
     raised: bool,
-    /// The publisher had at least COALESCE_FROM publishes in flight when the last answers came.
+    /// The publisher counted as busy when the last answers came.
     busy: bool,
+    /// Since when answers are counted for the rate, and how many came.
+    window_start: Instant,
+    answered_in_window: u64,
+    /// The rate of the last full window reached [`BUSY_RATE`].
+    fast: bool,
 }
 
 impl Coalesce {
@@ -56,6 +74,9 @@ impl Coalesce {
             until: None,
             raised: false,
             busy: false,
+            window_start: Instant::now(),
+            answered_in_window: 0,
+            fast: false,
         }
     }
 
@@ -67,11 +88,25 @@ impl Coalesce {
         }
     }
 
-    /// Verdicts came back (an fsync ended) with `in_flight` publishes answered or still
-    /// waiting: reads go on, and the publisher's pace is noted.
-    pub fn answered(&mut self, in_flight: usize) {
-        self.busy = in_flight >= COALESCE_FROM;
-        self.stop();
+    /// Verdicts came back (an fsync ended): `answered` publishes were answered now and
+    /// `waiting` still wait. The publisher's pace is noted; reads go on at once unless it is
+    /// busy, whose reads wait for the end of the period (see the module doc).
+    pub fn answered(&mut self, answered: usize, waiting: usize) {
+        let now = Instant::now();
+        self.answered_in_window += answered as u64;
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= RATE_WINDOW {
+            // answered / elapsed >= BUSY_RATE / s, without a division.
+            self.fast = u128::from(self.answered_in_window) * 1_000_000
+                >= u128::from(BUSY_RATE) * elapsed.as_micros();
+            self.window_start = now;
+            self.answered_in_window = 0;
+        }
+        let in_flight = answered + waiting;
+        self.busy = in_flight >= COALESCE_FROM || (self.fast && in_flight > 1);
+        if !self.busy {
+            self.stop();
+        }
     }
 
     /// Puts reads off from now, unless they already are.
