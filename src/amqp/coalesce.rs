@@ -80,9 +80,14 @@ impl Coalesce {
         }
     }
 
-    /// A read was handled and `undecided` confirmed publishes now wait for their queues:
-    /// puts the next read off if they wait for a busy publisher.
-    pub fn after_read(&mut self, undecided: usize) {
+    /// A read of `read` bytes was handled and `undecided` confirmed publishes now wait for
+    /// their queues: puts the next read off if they wait for a busy publisher. Not after a
+    /// read that filled the largest read chunk: more is waiting, and putting it off would cap
+    /// a group commit at one chunk (about 100 small publishes) however fast the client is.
+    pub fn after_read(&mut self, undecided: usize, read: usize) {
+        if read >= crate::connection::MAX_CHUNK {
+            return;
+        }
         if undecided > 0 && (self.busy || undecided >= COALESCE_FROM) {
             self.start();
         }

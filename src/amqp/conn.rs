@@ -273,7 +273,8 @@ impl Connection {
         let mut parked: Option<Frame> = None;
         // While many confirmed publishes wait for their fsync, reads wait too (`coalesce`).
         let mut coalesce = Coalesce::new(fd);
-        let mut just_read = false;
+        // The size of the last read, until the loop came back to judge it (`coalesce`).
+        let mut just_read: Option<usize> = None;
         loop {
             // Stop decoding at the first full destination, so later publishes cannot overtake
             // the one waiting for room.
@@ -330,8 +331,8 @@ impl Connection {
                 // Frames already read wait behind the publish that blocked: decode them first.
                 continue;
             }
-            if std::mem::take(&mut just_read) {
-                coalesce.after_read(self.undecided());
+            if let Some(n) = just_read.take() {
+                coalesce.after_read(self.undecided(), n);
             }
             tokio::select! {
                 _ = shutdown.changed() => {
@@ -346,11 +347,12 @@ impl Connection {
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
                 }
                 r = io.read_more(), if !held && coalesce.until().is_none() => {
-                    if r? == 0 {
+                    let n = r?;
+                    if n == 0 {
                         return Err(AmqpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
                     }
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
-                    just_read = true;
+                    just_read = Some(n);
                 }
                 _ = sleep_until(coalesce.until()), if coalesce.until().is_some() => {
                     coalesce.stop();
