@@ -346,7 +346,7 @@ impl Connection {
                     // Heartbeats are not read while held (RabbitMQ suspends the check too).
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
                 }
-                r = io.read_more(), if !held && coalesce.until().is_none() => {
+                r = io.read_more(), if !held && coalesce.reads_allowed() => {
                     let n = r?;
                     if n == 0 {
                         return Err(AmqpError::Io(std::io::ErrorKind::UnexpectedEof.into()));

@@ -13,8 +13,9 @@
 //! `hold` the inbox meanwhile: urgent records then wake the persister only when the last
 //! hold is released, so one group commit takes the whole run. Without it the persister,
 //! woken by the run's first enqueue on the other core, took the first few records alone and
-//! the rest waited for a second fsync. A sender that must wait for room wakes the persister
-//! whatever the holds, so a hold never stops the records from draining.
+//! the rest waited for a second fsync. A sender that must wait for room, or for a barrier
+//! (`flush`, a body read back before its record is written), wakes the persister whatever
+//! the holds, so a hold never stops the records from draining nor a holder from flushing.
 //!
 //! Order is the point of having one FIFO: a settle must never overtake the enqueue it cancels,
 //! and a delivered record sent before an enqueue is durable when that enqueue's confirm is.
@@ -58,6 +59,8 @@ struct State {
     /// Open holds (`hold`): urgent records wait for the last one's release to wake the
     /// persister.
     holds: usize,
+    /// A barrier waits: someone blocks until it is answered, so holds do not apply.
+    barrier: bool,
     /// No more records will be sent (the store was dropped).
     closed: bool,
     /// The persister is gone: records cannot be taken any more.
@@ -75,6 +78,7 @@ impl Inbox {
                 sleeping: false,
                 blocked: 0,
                 holds: 0,
+                barrier: false,
                 closed: false,
                 gone: false,
             }),
@@ -100,6 +104,8 @@ impl Inbox {
         if s.gone {
             return Err(op);
         }
+        let barrier = matches!(op, Op::Barrier(_));
+        s.barrier |= barrier;
         s.ops.push_back(op);
         let wake = if urgent {
             // Only the first urgent record since the last take needs to wake it.
@@ -108,7 +114,7 @@ impl Inbox {
             s.lazy_since.get_or_insert_with(Instant::now);
             s.ops.len() == LAZY_BATCH
         };
-        if wake && s.sleeping && s.holds == 0 {
+        if (wake || barrier) && s.sleeping && (s.holds == 0 || s.barrier) {
             self.ready.notify_one();
         }
         Ok(())
@@ -134,7 +140,7 @@ impl Inbox {
     pub fn take(&self, into: &mut Vec<Op>) -> bool {
         let mut s = self.state.lock();
         loop {
-            let held = s.holds > 0 && s.blocked == 0;
+            let held = s.holds > 0 && s.blocked == 0 && !s.barrier;
             if (s.urgent && !held) || s.closed || s.ops.len() >= LAZY_BATCH {
                 break;
             }
@@ -153,6 +159,7 @@ impl Inbox {
             }
         }
         s.urgent = false;
+        s.barrier = false;
         s.lazy_since = None;
         let open = !(s.closed && s.ops.is_empty());
         into.extend(s.ops.drain(..));
@@ -281,6 +288,31 @@ mod tests {
         assert!(sent.is_ok(), "the sender stayed blocked behind the hold");
         sender.join().expect("sender");
         assert_eq!(taker.join().expect("taker"), 5);
+    }
+
+    #[test]
+    fn a_barrier_is_taken_despite_a_hold() {
+        let inbox = Arc::new(Inbox::new(16));
+        inbox.hold();
+        let taker = {
+            let inbox = Arc::clone(&inbox);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                inbox.take(&mut got);
+                got.len()
+            })
+        };
+        inbox.send(Op::Settle(1), true).ok();
+        let (tx, _rx) = std::sync::mpsc::channel();
+        inbox.send(Op::Barrier(tx), true).ok();
+        // The holder itself may be the one flushing: it must not wait for its own release.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(taker.join().expect("taker"));
+        });
+        let taken = done_rx.recv_timeout(Duration::from_secs(5));
+        inbox.release();
+        assert_eq!(taken.ok(), Some(2), "the barrier waited for the hold");
     }
 
     #[test]
