@@ -21,7 +21,7 @@ const SMALL_CHUNK: usize = 256;
 /// a busy peer is read in few syscalls (4 KiB payloads used to take two reads each, because a
 /// fixed 4 KiB chunk is smaller than one packet). Not larger: payloads are zero-copy slices, so
 /// one message kept in a queue or the retained store keeps its whole read block alive.
-const MAX_CHUNK: usize = 16 * 1024;
+pub(crate) const MAX_CHUNK: usize = 16 * 1024;
 /// Buffers larger than this after use are released instead of kept.
 const KEEP_CAPACITY: usize = 64 * 1024;
 

@@ -76,17 +76,51 @@ pub type Undecided = (ChannelId, u64, u64, Verdict);
 /// A queue's answer to a confirmed publish: channel, confirm epoch, sequence number.
 type Decided = (ChannelId, u64, u64, Admission);
 
-/// Awaits the verdicts of one connection in publish order and reports them back; ends with
-/// the connection.
+/// Awaits the verdicts of one connection in publish order and reports them back, a run of
+/// answers at a time; ends with the connection.
+///
+/// The persister answers a whole group commit at once, so once one verdict is ready the ones
+/// behind it usually are too: they are taken without waiting and sent as one report. One
+/// report per fsync wakes the connection once and becomes one basic.ack; sending each answer
+/// on its own let the connection, running on another worker, wake and write an ack for every
+/// few of them (strace: five 21-byte acks per group commit).
 async fn await_verdicts(
     mut undecided: mpsc::UnboundedReceiver<Undecided>,
-    decided: mpsc::UnboundedSender<Decided>,
+    decided: mpsc::UnboundedSender<Vec<Decided>>,
 ) {
-    while let Some((channel, epoch, seq, verdict)) = undecided.recv().await {
-        let admission = verdict.await;
-        if decided.send((channel, epoch, seq, admission)).is_err() {
+    // Taken from the channel but not answered yet: awaited first in the next round.
+    let mut next: Option<Undecided> = None;
+    loop {
+        let (channel, epoch, seq, verdict) = match next.take() {
+            Some(u) => u,
+            None => match undecided.recv().await {
+                Some(u) => u,
+                None => return,
+            },
+        };
+        let mut run = vec![(channel, epoch, seq, verdict.await)];
+        while let Ok((channel, epoch, seq, mut verdict)) = undecided.try_recv() {
+            match ready_now(&mut verdict) {
+                Some(admission) => run.push((channel, epoch, seq, admission)),
+                None => {
+                    next = Some((channel, epoch, seq, verdict));
+                    break;
+                }
+            }
+        }
+        if decided.send(run).is_err() {
             return;
         }
+    }
+}
+
+/// The verdict's answer if it is already there, without waiting (it is awaited later
+/// otherwise, which registers the real waker).
+fn ready_now(verdict: &mut Verdict) -> Option<Admission> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match verdict.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(admission) => Some(admission),
+        std::task::Poll::Pending => None,
     }
 }
 
@@ -218,7 +252,7 @@ impl Connection {
         io: &mut Framed<S>,
         fd: Option<RawFd>,
         deliveries: &mut mpsc::UnboundedReceiver<Outbound>,
-        decided: &mut mpsc::UnboundedReceiver<Decided>,
+        decided: &mut mpsc::UnboundedReceiver<Vec<Decided>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), AmqpError> {
         let heartbeat = (self.tuned.heartbeat > 0)
@@ -239,7 +273,8 @@ impl Connection {
         let mut parked: Option<Frame> = None;
         // While many confirmed publishes wait for their fsync, reads wait too (`coalesce`).
         let mut coalesce = Coalesce::new(fd);
-        let mut just_read = false;
+        // The size of the last read, until the loop came back to judge it (`coalesce`).
+        let mut just_read: Option<usize> = None;
         loop {
             // Stop decoding at the first full destination, so later publishes cannot overtake
             // the one waiting for room.
@@ -296,8 +331,8 @@ impl Connection {
                 // Frames already read wait behind the publish that blocked: decode them first.
                 continue;
             }
-            if std::mem::take(&mut just_read) {
-                coalesce.after_read(self.undecided());
+            if let Some(n) = just_read.take() {
+                coalesce.after_read(self.undecided(), n);
             }
             tokio::select! {
                 _ = shutdown.changed() => {
@@ -311,24 +346,25 @@ impl Connection {
                     // Heartbeats are not read while held (RabbitMQ suspends the check too).
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
                 }
-                r = io.read_more(), if !held && coalesce.until().is_none() => {
-                    if r? == 0 {
+                r = io.read_more(), if !held && coalesce.reads_allowed() => {
+                    let n = r?;
+                    if n == 0 {
                         return Err(AmqpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
                     }
                     read_deadline = heartbeat.map(|h| Instant::now() + h * 2);
-                    just_read = true;
+                    just_read = Some(n);
                 }
                 _ = sleep_until(coalesce.until()), if coalesce.until().is_some() => {
                     coalesce.stop();
                 }
-                Some(d) = decided.recv() => {
-                    self.on_decided(d);
-                    let mut answered = 1;
-                    while let Ok(d) = decided.try_recv() {
-                        self.on_decided(d);
-                        answered += 1;
+                Some(run) = decided.recv() => {
+                    let mut answered = run.len();
+                    run.into_iter().for_each(|d| self.on_decided(d));
+                    while let Ok(run) = decided.try_recv() {
+                        answered += run.len();
+                        run.into_iter().for_each(|d| self.on_decided(d));
                     }
-                    coalesce.answered(answered + self.undecided());
+                    coalesce.answered(answered, self.undecided());
                 }
                 Some(out) = deliveries.recv() => {
                     self.on_outbound(out, &mut io.wbuf)?;

@@ -9,6 +9,14 @@
 //! persister for every record: with `fsync = batch`, half the fsyncs were for batches of acks
 //! alone, and every wakeup is a context switch.
 //!
+//! A sender that sends a run of records at once (a queue taking in a batch of publishes) may
+//! `hold` the inbox meanwhile: urgent records then wake the persister only when the last
+//! hold is released, so one group commit takes the whole run. Without it the persister,
+//! woken by the run's first enqueue on the other core, took the first few records alone and
+//! the rest waited for a second fsync. A sender that must wait for room, or for a barrier
+//! (`flush`, a body read back before its record is written), wakes the persister whatever
+//! the holds, so a hold never stops the records from draining nor a holder from flushing.
+//!
 //! Order is the point of having one FIFO: a settle must never overtake the enqueue it cancels,
 //! and a delivered record sent before an enqueue is durable when that enqueue's confirm is.
 //!
@@ -48,6 +56,11 @@ struct State {
     sleeping: bool,
     /// Senders waiting on `room`.
     blocked: usize,
+    /// Open holds (`hold`): urgent records wait for the last one's release to wake the
+    /// persister.
+    holds: usize,
+    /// A barrier waits: someone blocks until it is answered, so holds do not apply.
+    barrier: bool,
     /// No more records will be sent (the store was dropped).
     closed: bool,
     /// The persister is gone: records cannot be taken any more.
@@ -64,6 +77,8 @@ impl Inbox {
                 lazy_since: None,
                 sleeping: false,
                 blocked: 0,
+                holds: 0,
+                barrier: false,
                 closed: false,
                 gone: false,
             }),
@@ -78,6 +93,10 @@ impl Inbox {
     pub fn send(&self, op: Op, urgent: bool) -> Result<(), Op> {
         let mut s = self.state.lock();
         while s.ops.len() >= self.capacity && !s.gone {
+            // The persister must take what waits, held or not.
+            if s.sleeping {
+                self.ready.notify_one();
+            }
             s.blocked += 1;
             self.room.wait(&mut s);
             s.blocked -= 1;
@@ -85,6 +104,8 @@ impl Inbox {
         if s.gone {
             return Err(op);
         }
+        let barrier = matches!(op, Op::Barrier(_));
+        s.barrier |= barrier;
         s.ops.push_back(op);
         let wake = if urgent {
             // Only the first urgent record since the last take needs to wake it.
@@ -93,10 +114,25 @@ impl Inbox {
             s.lazy_since.get_or_insert_with(Instant::now);
             s.ops.len() == LAZY_BATCH
         };
-        if wake && s.sleeping {
+        if (wake || barrier) && s.sleeping && (s.holds == 0 || s.barrier) {
             self.ready.notify_one();
         }
         Ok(())
+    }
+
+    /// Holds urgent records back from waking the persister until `release` (one call each):
+    /// for a run of records sent at once.
+    pub fn hold(&self) {
+        self.state.lock().holds += 1;
+    }
+
+    /// Ends a `hold`; the last one wakes the persister if an urgent record waits.
+    pub fn release(&self) {
+        let mut s = self.state.lock();
+        s.holds = s.holds.saturating_sub(1);
+        if s.holds == 0 && s.urgent && s.sleeping {
+            self.ready.notify_one();
+        }
     }
 
     /// Takes every waiting record into `into` once one is urgent, lazy ones waited long enough
@@ -104,7 +140,8 @@ impl Inbox {
     pub fn take(&self, into: &mut Vec<Op>) -> bool {
         let mut s = self.state.lock();
         loop {
-            if s.urgent || s.closed || s.ops.len() >= LAZY_BATCH {
+            let held = s.holds > 0 && s.blocked == 0 && !s.barrier;
+            if (s.urgent && !held) || s.closed || s.ops.len() >= LAZY_BATCH {
                 break;
             }
             match s.lazy_since {
@@ -122,6 +159,7 @@ impl Inbox {
             }
         }
         s.urgent = false;
+        s.barrier = false;
         s.lazy_since = None;
         let open = !(s.closed && s.ops.is_empty());
         into.extend(s.ops.drain(..));
@@ -192,6 +230,89 @@ mod tests {
         assert!(inbox.take(&mut got));
         assert_eq!(got.len(), 1);
         assert!(started.elapsed() >= LAZY_DELAY / 2);
+    }
+
+    #[test]
+    fn a_held_inbox_wakes_the_persister_once_released_with_the_whole_run() {
+        let inbox = Arc::new(Inbox::new(16));
+        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+        let taker = {
+            let inbox = Arc::clone(&inbox);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                inbox.take(&mut got);
+                let _ = taken_tx.send(got.len());
+            })
+        };
+        inbox.hold();
+        for id in 0..3 {
+            inbox.send(Op::Settle(id), true).ok();
+        }
+        // Held: the urgent records do not wake the taker (well past a wakeup's latency).
+        assert!(taken_rx.recv_timeout(Duration::from_millis(100)).is_err());
+        inbox.release();
+        let taken = taken_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("taken once released");
+        assert_eq!(taken, 3);
+        taker.join().expect("taker");
+    }
+
+    #[test]
+    fn a_sender_waiting_for_room_wakes_the_persister_despite_a_hold() {
+        let inbox = Arc::new(Inbox::new(2));
+        inbox.hold();
+        let taker = {
+            let inbox = Arc::clone(&inbox);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while got.len() < 5 {
+                    inbox.take(&mut got);
+                }
+                got.len()
+            })
+        };
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let sender = {
+            let inbox = Arc::clone(&inbox);
+            std::thread::spawn(move || {
+                for id in 0..5 {
+                    inbox.send(Op::Settle(id), true).ok();
+                }
+                let _ = sent_tx.send(());
+            })
+        };
+        // Five records through room for two: only possible if the held persister drains.
+        let sent = sent_rx.recv_timeout(Duration::from_secs(5));
+        inbox.release();
+        assert!(sent.is_ok(), "the sender stayed blocked behind the hold");
+        sender.join().expect("sender");
+        assert_eq!(taker.join().expect("taker"), 5);
+    }
+
+    #[test]
+    fn a_barrier_is_taken_despite_a_hold() {
+        let inbox = Arc::new(Inbox::new(16));
+        inbox.hold();
+        let taker = {
+            let inbox = Arc::clone(&inbox);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                inbox.take(&mut got);
+                got.len()
+            })
+        };
+        inbox.send(Op::Settle(1), true).ok();
+        let (tx, _rx) = std::sync::mpsc::channel();
+        inbox.send(Op::Barrier(tx), true).ok();
+        // The holder itself may be the one flushing: it must not wait for its own release.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(taker.join().expect("taker"));
+        });
+        let taken = done_rx.recv_timeout(Duration::from_secs(5));
+        inbox.release();
+        assert_eq!(taken.ok(), Some(2), "the barrier waited for the hold");
     }
 
     #[test]

@@ -241,6 +241,14 @@ impl MessageStore for SegmentStore {
         self.send(Op::SettleNow(id.0, done), true);
     }
 
+    fn begin_run(&self) {
+        self.inbox.hold();
+    }
+
+    fn end_run(&self) {
+        self.inbox.release();
+    }
+
     fn is_durable(&self) -> bool {
         true
     }

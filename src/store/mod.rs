@@ -83,6 +83,12 @@ pub trait MessageStore: Send + Sync + 'static {
             done(true);
         }
     }
+    /// Starts a run of records sent at once (a queue taking in a batch of publishes): the
+    /// store may hold its writer back until [`MessageStore::end_run`], so one group commit
+    /// takes the whole run. Each call must be paired with one `end_run` (see [`Run`]).
+    fn begin_run(&self) {}
+    /// Ends a run started with [`MessageStore::begin_run`].
+    fn end_run(&self) {}
     /// True if what is enqueued here survives a restart: publishers wait for `done` before
     /// confirming.
     fn is_durable(&self) -> bool {
@@ -115,6 +121,23 @@ pub trait MessageStore: Send + Sync + 'static {
     /// be read (logged).
     fn read(&self, _id: StoreId) -> Option<Arc<Message>> {
         None
+    }
+}
+
+/// A run of records (`begin_run`), ended when dropped, so a panic cannot leave it open.
+pub struct Run(Arc<dyn MessageStore>);
+
+impl Run {
+    /// Starts a run on `store`.
+    pub fn new(store: &Arc<dyn MessageStore>) -> Run {
+        store.begin_run();
+        Run(Arc::clone(store))
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.0.end_run();
     }
 }
 

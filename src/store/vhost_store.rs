@@ -80,6 +80,14 @@ impl MessageStore for VhostStore {
         self.inner.settle_now(&self.key(queue), id, done);
     }
 
+    fn begin_run(&self) {
+        self.inner.begin_run();
+    }
+
+    fn end_run(&self) {
+        self.inner.end_run();
+    }
+
     fn is_durable(&self) -> bool {
         self.inner.is_durable()
     }

@@ -162,6 +162,8 @@ impl Actor {
                     }
                 }
                 Event::Publish(m) => {
+                    // One group commit for the whole batch (`store::Run`).
+                    let _run = crate::store::Run::new(&self.store);
                     self.enqueue(m, now);
                     // Drain what is already there before dispatching: one pass per batch.
                     while let Ok(m) = inbox.try_recv() {
@@ -198,8 +200,12 @@ impl Actor {
     /// One control request, after taking in what was published before it: what a client
     /// published before a request must count for it (a purge after publishes empties them too).
     fn serve(&mut self, c: Control, inbox: &mut mpsc::Receiver<Inbound>, now: Instant) -> Flow {
-        while let Ok(m) = inbox.try_recv() {
+        if let Ok(m) = inbox.try_recv() {
+            let _run = crate::store::Run::new(&self.store);
             self.enqueue(m, now);
+            while let Ok(m) = inbox.try_recv() {
+                self.enqueue(m, now);
+            }
         }
         self.on_control(c, now)
     }
