@@ -1,8 +1,11 @@
-//! A hasher for the queue actor's maps keyed by `MessageId`. The ids are assigned by the queue
-//! itself (sequential, never chosen by a peer), so the DoS resistance of the default SipHash
-//! buys nothing there, while hashing on every delivery and every ack was a visible share of a
-//! QoS 1 fan-out profile (README, Benchmarks). One multiply spreads sequential ids over both
-//! the bucket bits and hashbrown's top control bits. Owns nothing else.
+//! A hasher for maps keyed by small integer ids looked up on every message: the queue actor's
+//! maps keyed by `MessageId` and an AMQP connection's channel table. Message ids are assigned
+//! by the queue itself (sequential, never chosen by a peer), and a client's channel numbers
+//! are at most `channel_max` and only its own connection would slow down if they collided, so
+//! the DoS resistance of the default SipHash buys nothing there, while hashing on every
+//! delivery and every ack was a visible share of a QoS 1 fan-out profile, and of an AMQP
+//! publish (README, Benchmarks). One multiply spreads sequential ids over both the bucket bits
+//! and hashbrown's top control bits. Owns nothing else.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -30,6 +33,11 @@ impl Hasher for IdHasher {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n).wrapping_mul(K);
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        // AMQP channel numbers (`amqp::conn`).
+        self.write_u64(u64::from(n));
     }
 }
 

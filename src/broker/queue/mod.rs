@@ -13,7 +13,7 @@ mod actor;
 mod consumer;
 mod dead_letter;
 mod handle;
-mod id_hash;
+pub(crate) mod id_hash;
 mod ready;
 #[cfg(test)]
 mod tests;
