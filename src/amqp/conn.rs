@@ -290,6 +290,19 @@ impl Connection {
                         Err(e) => return Err(AmqpError::from_decode(&e)),
                     },
                 };
+                // The header and body of every publish skip the async method path: its
+                // futures, built per frame, copied the 392-byte frame and their own state
+                // several times (README, Benchmarks).
+                let max = self.tuned.channel_max;
+                if matches!(&frame, Frame::Header(c, _) | Frame::Body(c, _) if c.0 != 0 && c.0 <= max)
+                {
+                    let channel = frame.channel();
+                    let result = self.on_content_frame(frame, &mut io.wbuf);
+                    if result.is_err() {
+                        self.channel_result(channel, result, &mut io.wbuf).await?;
+                    }
+                    continue;
+                }
                 if let Frame::Method(_, Method::BasicPublish(_)) = &frame {
                     gate.mark_publisher();
                     if gate.holds() {
@@ -440,6 +453,17 @@ impl Connection {
             ));
         }
         let result = self.on_channel_frame(frame, wbuf).await;
+        self.channel_result(channel, result, wbuf).await
+    }
+
+    /// What a channel's frame came to: a channel error closes the channel (the connection
+    /// goes on); any other error ends the connection.
+    async fn channel_result(
+        &mut self,
+        channel: ChannelId,
+        result: Result<(), AmqpError>,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<bool, AmqpError> {
         match result {
             Ok(()) => Ok(false),
             Err(AmqpError::Channel { code, text, method }) => {
@@ -448,6 +472,25 @@ impl Connection {
                 Ok(false)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// A content header or body frame on an open channel number (the caller checked it is
+    /// one): dropped on a channel the broker is closing, else part of the publish in progress.
+    fn on_content_frame(
+        &mut self,
+        frame: Frame,
+        wbuf: &mut bytes::BytesMut,
+    ) -> Result<(), AmqpError> {
+        let id = frame.channel();
+        if self.channels.get(&id.0).is_some_and(|c| c.closing) {
+            // Content of a publish on a channel the broker closed is dropped with it.
+            return Ok(());
+        }
+        match frame {
+            Frame::Header(_, header) => self.on_content_header(id, header, wbuf),
+            Frame::Body(_, body) => self.on_content_body(id, body, wbuf),
+            Frame::Method(..) | Frame::Heartbeat(_) => Ok(()),
         }
     }
 
@@ -487,13 +530,12 @@ impl Connection {
         wbuf: &mut bytes::BytesMut,
     ) -> Result<(), AmqpError> {
         let id = frame.channel();
-        let closing = self.channels.get(&id.0).is_some_and(|c| c.closing);
         let method = match frame {
             Frame::Method(_, m) => m,
-            // Content of a publish on a channel the broker closed is dropped with it.
-            Frame::Header(..) | Frame::Body(..) if closing => return Ok(()),
-            Frame::Header(_, header) => return self.on_content_header(id, header, wbuf),
-            Frame::Body(_, body) => return self.on_content_body(id, body, wbuf),
+            // Taken by the read loop already (`on_content_frame`); here for completeness.
+            content @ (Frame::Header(..) | Frame::Body(..)) => {
+                return self.on_content_frame(content, wbuf)
+            }
             Frame::Heartbeat(_) => {
                 return Err(AmqpError::connection(
                     reply_code::FRAME_ERROR,
