@@ -18,7 +18,11 @@ pub fn to_message(
     body: Bytes,
     now: Instant,
 ) -> Message {
-    let key = String::from_utf8_lossy(routing_key);
+    // Valid UTF-8 (the usual case) is borrowed after one check, not decoded chunk by chunk.
+    let key = match std::str::from_utf8(routing_key) {
+        Ok(k) => std::borrow::Cow::Borrowed(k),
+        Err(_) => String::from_utf8_lossy(routing_key),
+    };
     let topic = routing_key::amqp_key_to_mqtt_topic(&key).into_owned();
     let persistent = properties.delivery_mode == Some(2);
     // RabbitMQ: per-message TTL in milliseconds as a decimal string.
