@@ -231,18 +231,7 @@ async fn a_vhost_keeps_its_definitions_messages_and_sessions_across_a_graceful_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vhost_deleted_while_the_broker_is_down_is_forgotten() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    add_prod(&data);
-    let b = BrokerProcess::start(&data, "");
-    {
-        let (_conn, ch) = channel_in(&b, "prod").await;
-        ch.queue_declare("pq", durable_queue(), FieldTable::default())
-            .await
-            .expect("pq");
-        publish_confirmed(&ch, "", "pq", &[b"old".to_vec()]).await;
-    }
-    b.kill();
+    let (_dir, data) = prod_filled_then_killed().await;
 
     cli(&data, &["vhost", "delete", "prod"]);
     let b = BrokerProcess::start(&data, "");
@@ -261,23 +250,14 @@ async fn a_vhost_deleted_while_the_broker_is_down_is_forgotten() {
     );
     // Added again, it starts empty, before and after another restart.
     add_prod(&data);
-    let (conn, ch) = channel_in(&b, "prod").await;
-    assert!(ch
-        .queue_declare("pq", passive(), FieldTable::default())
-        .await
-        .is_err());
-    drop(conn);
+    assert!(!prod_has_pq(&b).await);
     stop(b);
     let b = BrokerProcess::start(&data, "");
-    let (conn, ch) = channel_in(&b, "prod").await;
     assert!(
-        ch.queue_declare("pq", passive(), FieldTable::default())
-            .await
-            .is_err(),
+        !prod_has_pq(&b).await,
         "the old queue did not come back\n{}",
         b.log()
     );
-    drop(conn);
     stop(b);
 }
 
@@ -288,6 +268,17 @@ async fn fill_prod(b: &BrokerProcess) {
         .await
         .expect("pq");
     publish_confirmed(&ch, "", "pq", &[b"old".to_vec()]).await;
+}
+
+/// A data directory where `prod` holds queue `pq` with one message, left by a killed broker.
+async fn prod_filled_then_killed() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    add_prod(&data);
+    let b = BrokerProcess::start(&data, "");
+    fill_prod(&b).await;
+    b.kill();
+    (dir, data)
 }
 
 /// Whether `prod` has queue `pq` (a passive declare; a missing queue closes the channel).
@@ -342,12 +333,7 @@ async fn a_vhost_deleted_and_added_again_while_running_starts_empty() {
 /// The same while the broker is down: the next start drops what the old vhost kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vhost_deleted_and_added_again_while_the_broker_is_down_starts_empty() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    add_prod(&data);
-    let b = BrokerProcess::start(&data, "");
-    fill_prod(&b).await;
-    b.kill();
+    let (_dir, data) = prod_filled_then_killed().await;
     cli(&data, &["vhost", "delete", "prod"]);
     add_prod(&data);
     let b = BrokerProcess::start(&data, "");

@@ -17,7 +17,7 @@ use lapin::types::FieldTable;
 
 use conformance::process::BrokerProcess;
 
-use super::support::{channel, persistent, stop, STEP};
+use super::support::{channel, expect_acks, persistent, stop, STEP};
 
 const QUEUE: &str = "coalesce";
 const ROUNDS: u32 = 20;
@@ -29,17 +29,7 @@ const BURST: u32 = 40;
 async fn a_method_sent_while_confirms_wait_for_the_disk_is_answered_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = BrokerProcess::start(&dir.path().join("data"), "");
-    let (conn, ch) = channel(&b).await;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare(QUEUE, durable, FieldTable::default())
-        .await
-        .expect("durable queue");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
+    let (conn, ch, durable) = confirming_channel(&b, QUEUE).await;
     for round in 1..=ROUNDS {
         let mut confirms = Vec::new();
         for i in 0..BURST {
@@ -95,17 +85,7 @@ const WINDOWED: u32 = 3000;
 async fn a_publisher_with_a_window_of_unconfirmed_publishes_gets_every_refill_confirmed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = BrokerProcess::start(&dir.path().join("data"), "");
-    let (conn, ch) = channel(&b).await;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare("windowed", durable, FieldTable::default())
-        .await
-        .expect("durable queue");
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm.select");
+    let (conn, ch, durable) = confirming_channel(&b, "windowed").await;
     let mut in_flight: VecDeque<lapin::publisher_confirm::PublisherConfirm> = VecDeque::new();
     for i in 0..WINDOWED {
         if in_flight.len() == WINDOW {
@@ -128,13 +108,7 @@ async fn a_publisher_with_a_window_of_unconfirmed_publishes_gets_every_refill_co
             .expect("publish"),
         );
     }
-    for c in in_flight {
-        let confirmed = tokio::time::timeout(STEP, c)
-            .await
-            .expect("last confirms in time")
-            .expect("confirm");
-        assert_eq!(confirmed, Confirmation::Ack(None));
-    }
+    expect_acks(in_flight).await;
     let passive = QueueDeclareOptions {
         passive: true,
         ..durable
@@ -156,4 +130,24 @@ async fn a_publisher_with_a_window_of_unconfirmed_publishes_gets_every_refill_co
         .expect("connection.close-ok in time")
         .expect("closed");
     stop(b);
+}
+
+/// A channel in confirm mode on a broker with durable queue `queue`; the options it was
+/// declared with, for passive declares.
+async fn confirming_channel(
+    b: &BrokerProcess,
+    queue: &str,
+) -> (lapin::Connection, lapin::Channel, QueueDeclareOptions) {
+    let (conn, ch) = channel(b).await;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare(queue, durable, FieldTable::default())
+        .await
+        .expect("durable queue");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    (conn, ch, durable)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use conformance::process::BrokerProcess;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::publisher_confirm::Confirmation;
+use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, PubAck, PubRec, QoS};
 
@@ -52,6 +52,11 @@ pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, bodies: 
             .expect("publish"),
         );
     }
+    expect_acks(confirms).await;
+}
+
+/// Waits for each of `confirms` (within `STEP`) and checks it is an ack.
+pub async fn expect_acks(confirms: impl IntoIterator<Item = PublisherConfirm>) {
     for c in confirms {
         let got = tokio::time::timeout(STEP, c)
             .await
