@@ -251,13 +251,7 @@ async fn a_vhost_deleted_while_the_broker_is_down_is_forgotten() {
     // Added again, it starts empty, before and after another restart.
     add_prod(&data);
     assert!(!prod_has_pq(&b).await);
-    stop(b);
-    let b = BrokerProcess::start(&data, "");
-    assert!(
-        !prod_has_pq(&b).await,
-        "the old queue did not come back\n{}",
-        b.log()
-    );
+    let b = restart_without_pq(b, &data).await;
     stop(b);
 }
 
@@ -279,6 +273,18 @@ async fn prod_filled_then_killed() -> (tempfile::TempDir, std::path::PathBuf) {
     fill_prod(&b).await;
     b.kill();
     (dir, data)
+}
+
+/// Stops `b` gracefully, starts a broker on `data` again and checks the old queue stayed gone.
+async fn restart_without_pq(b: BrokerProcess, data: &Path) -> BrokerProcess {
+    stop(b);
+    let b = BrokerProcess::start(data, "");
+    assert!(
+        !prod_has_pq(&b).await,
+        "the old queue did not come back\n{}",
+        b.log()
+    );
+    b
 }
 
 /// Whether `prod` has queue `pq` (a passive declare; a missing queue closes the channel).
@@ -309,13 +315,7 @@ async fn a_vhost_deleted_and_added_again_while_running_starts_empty() {
         "the old queue is gone at once\n{}",
         b.log()
     );
-    stop(b);
-    let b = BrokerProcess::start(&data, "");
-    assert!(
-        !prod_has_pq(&b).await,
-        "the old queue did not come back\n{}",
-        b.log()
-    );
+    let b = restart_without_pq(b, &data).await;
     // The new incarnation keeps what it is given.
     fill_prod(&b).await;
     stop(b);
