@@ -11,19 +11,15 @@
 use std::collections::VecDeque;
 
 use conformance::process::{dir_size, BrokerProcess};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
 const PUBLISHERS: usize = 4;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = conformance::numeric_args();
     let total_mb = args.first().copied().unwrap_or(2048);
     let size = args.get(1).copied().unwrap_or(4096);
     let per = total_mb * 1024 * 1024 / size / PUBLISHERS;
@@ -89,16 +85,7 @@ async fn publish(uri: String, per: usize, size: usize) {
         .await
         .expect("connect");
     let ch = conn.create_channel().await.expect("channel");
-    ch.queue_declare(
-        "backlog",
-        QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    conformance::amqp::durable_queue(&ch, "backlog").await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm.select");

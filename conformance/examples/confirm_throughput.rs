@@ -8,34 +8,25 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use ferromq::config::Config;
-use ferromq::RunningBroker;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
-use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = conformance::numeric_args();
     let publishers = args.first().copied().unwrap_or(4);
     let per = args.get(1).copied().unwrap_or(20_000);
     let size = args.get(2).copied().unwrap_or(256);
     let window = args.get(3).copied().unwrap_or(256);
     for in_memory in [false, true] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::ephemeral();
-        config.mqtt.sys_interval_secs = 0;
-        config.store.in_memory = in_memory;
-        config.data_dir = dir.path().to_path_buf();
-        let broker = RunningBroker::start(config).await.expect("broker");
-        let uri = format!(
-            "amqp://guest:guest@{}/%2f",
-            broker.amqp_addr().expect("amqp")
-        );
+        let broker = conformance::broker_with(|config| {
+            config.store.in_memory = in_memory;
+            config.data_dir = dir.path().to_path_buf();
+        })
+        .await;
+        let uri = conformance::amqp::uri(&broker);
         let started = Instant::now();
         let tasks: Vec<_> = (0..publishers)
             .map(|p| tokio::spawn(publish(uri.clone(), p, per, size, window)))
@@ -62,16 +53,7 @@ async fn publish(uri: String, p: usize, per: usize, size: usize, window: usize) 
         .expect("connect");
     let ch = conn.create_channel().await.expect("channel");
     let queue = format!("bench-{p}");
-    ch.queue_declare(
-        &queue,
-        QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    conformance::amqp::durable_queue(&ch, &queue).await;
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm.select");

@@ -10,30 +10,22 @@
 
 use std::time::{Duration, Instant};
 
-use ferromq::config::Config;
-use ferromq::RunningBroker;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+use lapin::options::QueueBindOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = conformance::numeric_args();
     let clients = args.first().copied().unwrap_or(16);
     let per = args.get(1).copied().unwrap_or(50);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::ephemeral();
-    config.mqtt.sys_interval_secs = 0;
-    config.store.in_memory = std::env::var_os("DECLARE_IN_MEMORY").is_some();
-    config.data_dir = dir.path().to_path_buf();
-    let broker = RunningBroker::start(config).await.expect("broker");
-    let uri = format!(
-        "amqp://guest:guest@{}/%2f",
-        broker.amqp_addr().expect("amqp")
-    );
+    let broker = conformance::broker_with(|config| {
+        config.store.in_memory = std::env::var_os("DECLARE_IN_MEMORY").is_some();
+        config.data_dir = dir.path().to_path_buf();
+    })
+    .await;
+    let uri = conformance::amqp::uri(&broker);
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| tokio::spawn(declare(uri.clone(), c, per)))
@@ -64,16 +56,7 @@ async fn declare(uri: String, c: usize, per: usize) -> Vec<Duration> {
     for i in 0..per {
         let queue = format!("declare-{c}-{i}");
         let t = Instant::now();
-        ch.queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare");
+        conformance::amqp::durable_queue(&ch, &queue).await;
         latencies.push(t.elapsed());
         let t = Instant::now();
         ch.queue_bind(

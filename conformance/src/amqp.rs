@@ -39,6 +39,17 @@ pub async fn queue(ch: &Channel, name: &str) -> lapin::Queue {
         .expect("queue declared")
 }
 
+/// Declares a durable queue with otherwise default options.
+pub async fn durable_queue(ch: &Channel, name: &str) -> lapin::Queue {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare(name, durable, FieldTable::default())
+        .await
+        .expect("durable queue declared")
+}
+
 /// Starts a consumer with manual acks.
 pub async fn consume(ch: &Channel, queue: &str) -> Consumer {
     ch.basic_consume(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use conformance::process::{BrokerProcess, Rng};
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, Packet, QoS};
 
-use super::support::{mqtt_publish_until_dead, sigkill, stop, wait_for};
+use super::support::{mqtt_publish_until_dead, sigkill, stop, wait_for, will_delayed};
 
 const SUBSCRIBER: &str = "crash-session";
 
@@ -175,7 +175,7 @@ async fn a_qos2_packet_id_received_before_a_crash_is_not_routed_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_will_pending_at_a_crash_is_published_after_the_restart() {
     use super::support::{channel, drain, durable_queue_on_topic};
-    use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill, LastWillProperties};
+    use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill};
     use rumqttc::v5::mqttbytes::QoS as Q5;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -189,15 +189,7 @@ async fn a_delayed_will_pending_at_a_crash_is_published_after_the_restart() {
     let mut props = ConnectProperties::new();
     props.session_expiry_interval = Some(300);
     options.set_connect_properties(props);
-    let will_props = LastWillProperties {
-        delay_interval: Some(2),
-        payload_format_indicator: None,
-        message_expiry_interval: None,
-        content_type: None,
-        response_topic: None,
-        correlation_data: None,
-        user_properties: vec![],
-    };
+    let will_props = will_delayed(2);
     options.set_last_will(LastWill::new(
         "wills/dev",
         b"gone".to_vec(),

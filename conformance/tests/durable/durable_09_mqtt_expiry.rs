@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant};
 
 use conformance::process::BrokerProcess;
-use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill, LastWillProperties, Packet};
+use rumqttc::v5::mqttbytes::v5::{ConnectProperties, LastWill, Packet};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 
-use super::support::{channel, drain, durable_queue_on_topic, sigkill, stop};
+use super::support::{channel, drain, durable_queue_on_topic, sigkill, stop, will_delayed};
 
 /// The short expiry; the broker is down for longer than it.
 const SHORT_EXPIRY: u32 = 4;
@@ -107,15 +107,7 @@ async fn a_will_due_while_the_broker_was_down_is_published_at_start() {
         b"fell-due".to_vec(),
         QoS::AtLeastOnce,
         false,
-        Some(LastWillProperties {
-            delay_interval: Some(DELAY),
-            payload_format_indicator: None,
-            message_expiry_interval: None,
-            content_type: None,
-            response_topic: None,
-            correlation_data: None,
-            user_properties: vec![],
-        }),
+        Some(will_delayed(DELAY)),
     ));
     let (_, client, events) = connect(o).await;
     // Gone without DISCONNECT: the will's delay starts.

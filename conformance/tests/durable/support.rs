@@ -237,3 +237,16 @@ pub async fn durable_queue_on_topic(ch: &Channel, queue: &str, key: &str) {
     .await
     .expect("bind");
 }
+
+/// MQTT 5 will properties with only a Will Delay Interval of `secs`.
+pub fn will_delayed(secs: u32) -> rumqttc::v5::mqttbytes::v5::LastWillProperties {
+    rumqttc::v5::mqttbytes::v5::LastWillProperties {
+        delay_interval: Some(secs),
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        content_type: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: vec![],
+    }
+}
