@@ -86,13 +86,9 @@ impl Deadlines {
     }
 
     /// How many connections are filed (closed ones included until their slot comes due).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots.lock().values().map(Vec::len).sum()
-    }
-
-    /// Whether none is filed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
